@@ -1,0 +1,346 @@
+// Entry point for `azd up`: one resource group holding the streaming chat API (Flex Consumption
+// function app), the web frontend (Static Web App), Azure OpenAI and monitoring. Keyless throughout:
+// every data-plane call is made by one user-assigned managed identity.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('azd environment name; seeds the resource token and the azd-env-name tag.')
+param environmentName string
+
+@minLength(1)
+@description('Region for everything except the Static Web App (and OpenAI, if openAiLocation says otherwise). Must offer Flex Consumption.')
+@metadata({ azd: { type: 'location' } })
+param location string
+
+@description('Object id of the person (or CI principal) running azd; gets the OpenAI User role so `make run` can call the deployed model after `az login`. Leave empty to skip.')
+param principalId string = ''
+
+@allowed([ 'User', 'ServicePrincipal' ])
+@description('Kind of principal that principalId names.')
+param principalType string = 'User'
+
+// ---- Who may call the API --------------------------------------------------------------------
+// direct: the browser calls the function app itself; CORS admits the web origin. Free SWA SKU, NDJSON
+//   streams unbuffered, no request time cap. The API is publicly callable (CORS binds browsers only).
+// linked: the function app is the SWA's linked backend, reached at <web>/api. Needs the Standard SKU;
+//   SWA auth can then require sign-in, but SWA buffers NDJSON (the frontend switches to SSE) and caps
+//   each API request at 45 s, which cuts long answers off. See docs/deploy.md for the full trade-off.
+@allowed([ 'direct', 'linked' ])
+@description('How the frontend reaches the API: "direct" (function app + CORS) or "linked" (SWA linked backend at /api).')
+param apiAccess string = 'direct'
+
+@description('Origins allowed by CORS besides the Static Web App, e.g. ["http://localhost:4280"] for a local frontend against the deployed API.')
+param extraAllowedOrigins array = []
+
+// ---- Function app scale -----------------------------------------------------------------------
+// Concurrent HTTP invocations one instance accepts before Flex adds another. The platform default for
+// Python is 1, i.e. one instance per open stream; the app is async and I/O-bound, so one instance can
+// hold many streams. Provisional: benchmarks/RESULTS.md justifies (or revises) this number. Change it
+// here only; CHAT_MAX_CONCURRENT_STREAMS follows it.
+@minValue(1)
+@maxValue(1000)
+@description('Flex Consumption HTTP perInstanceConcurrency (streams per instance).')
+param httpPerInstanceConcurrency int = 100
+
+@minValue(1)
+@maxValue(1000)
+@description('Upper bound on Flex Consumption instances; caps cost under load or abuse.')
+param maximumInstanceCount int = 40
+
+@allowed([ 512, 2048, 4096 ])
+@description('Memory per Flex Consumption instance, in MB.')
+param instanceMemoryMB int = 2048
+
+// ---- Azure OpenAI -------------------------------------------------------------------------------
+@description('Region of a new Azure OpenAI account; defaults to location. Pick one with quota for the model.')
+param openAiLocation string = location
+
+@description('Chat model to deploy.')
+param chatModelName string = 'gpt-4o-mini'
+
+@description('Version of chatModelName.')
+param chatModelVersion string = '2024-07-18'
+
+@description('Deployment name the app calls (AZURE_OPENAI_CHAT_DEPLOYMENT).')
+param chatDeploymentName string = 'gpt-4o-mini'
+
+@allowed([ 'GlobalStandard', 'DataZoneStandard', 'Standard' ])
+@description('Deployment SKU: GlobalStandard has the widest quota; Standard keeps processing in the region.')
+param chatDeploymentSku string = 'GlobalStandard'
+
+@minValue(1)
+@description('Deployment capacity in thousands of tokens per minute.')
+param chatDeploymentCapacity int = 30
+
+@description('Azure OpenAI data-plane API version the app uses (AZURE_OPENAI_API_VERSION).')
+param openAiApiVersion string = '2024-10-21'
+
+@description('Name of an existing Azure OpenAI account to use instead of creating one (same subscription). Its chat deployment must already exist.')
+param existingOpenAiName string = ''
+
+@description('Resource group of existingOpenAiName.')
+param existingOpenAiResourceGroup string = ''
+
+@description('Endpoint of existingOpenAiName; read from the account when empty.')
+param existingOpenAiEndpoint string = ''
+
+// ---- App behaviour ------------------------------------------------------------------------------
+@description('System prompt prepended to every conversation (CHAT_SYSTEM_PROMPT); empty for none.')
+param chatSystemPrompt string = ''
+
+@minValue(1)
+@description('Seconds between keep-alive lines while the model is silent (CHAT_HEARTBEAT_SECONDS).')
+param chatHeartbeatSeconds int = 15
+
+// ---- Static Web App -----------------------------------------------------------------------------
+// Static Web Apps is offered in a few regions only; content is served from the global edge anyway.
+@allowed([ 'westus2', 'centralus', 'eastus2', 'westeurope', 'eastasia' ])
+@description('Region of the Static Web App resource (its metadata; content is served globally).')
+param staticWebAppLocation string = 'eastus2'
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = { 'azd-env-name': environmentName }
+var useExistingOpenAi = !empty(existingOpenAiName)
+var linked = apiAccess == 'linked'
+
+var functionAppName = 'func-api-${resourceToken}'
+var deploymentContainerName = 'app-package-${resourceToken}'
+var openAiName = 'oai-${resourceToken}'
+var openAiResourceGroupName = useExistingOpenAi ? existingOpenAiResourceGroup : rg.name
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'br/public:avm/res/managed-identity/user-assigned-identity:0.5.0' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: 'id-api-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module logAnalytics 'br/public:avm/res/operational-insights/workspace:0.16.1' = {
+  name: 'log-analytics'
+  scope: rg
+  params: {
+    name: 'log-${resourceToken}'
+    location: location
+    tags: tags
+    dataRetention: 30
+    // The workspace is reached through App Insights with Entra tokens; no shared-key clients.
+    features: { disableLocalAuth: true }
+  }
+}
+
+module appInsights 'br/public:avm/res/insights/component:0.8.0' = {
+  name: 'app-insights'
+  scope: rg
+  params: {
+    name: 'appi-${resourceToken}'
+    location: location
+    tags: tags
+    workspaceResourceId: logAnalytics.outputs.resourceId
+    // Telemetry is accepted only with an Entra token (APPLICATIONINSIGHTS_AUTHENTICATION_STRING).
+    disableLocalAuth: true
+    retentionInDays: 30
+  }
+}
+
+module storage 'br/public:avm/res/storage/storage-account:0.33.0' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: 'st${resourceToken}'
+    location: location
+    tags: tags
+    skuName: 'Standard_LRS'
+    kind: 'StorageV2'
+    allowSharedKeyAccess: false
+    defaultToOAuthAuthentication: true
+    allowBlobPublicAccess: false
+    allowCrossTenantReplication: false
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    // Flex Consumption without a virtual network reaches its storage over the public endpoint;
+    // access is by Entra role only (no keys, no SAS).
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      defaultAction: 'Allow'
+      bypass: 'AzureServices'
+    }
+    blobServices: {
+      containers: [
+        {
+          name: deploymentContainerName
+          publicAccess: 'None'
+        }
+      ]
+    }
+  }
+}
+
+module plan 'br/public:avm/res/web/serverfarm:0.7.0' = {
+  name: 'plan'
+  scope: rg
+  params: {
+    name: 'plan-${resourceToken}'
+    location: location
+    tags: tags
+    skuName: 'FC1'
+    kind: 'functionapp'
+    reserved: true // Linux
+    zoneRedundant: false
+  }
+}
+
+module openAi 'br/public:avm/res/cognitive-services/account:0.18.0' = if (!useExistingOpenAi) {
+  name: 'openai'
+  scope: rg
+  params: {
+    name: openAiName
+    location: openAiLocation
+    tags: tags
+    kind: 'OpenAI'
+    sku: 'S0'
+    // Entra tokens need a custom subdomain endpoint (https://<name>.openai.azure.com).
+    customSubDomainName: openAiName
+    disableLocalAuth: true
+    publicNetworkAccess: 'Enabled'
+    deployments: [
+      {
+        name: chatDeploymentName
+        model: {
+          format: 'OpenAI'
+          name: chatModelName
+          version: chatModelVersion
+        }
+        sku: {
+          name: chatDeploymentSku
+          capacity: chatDeploymentCapacity
+        }
+      }
+    ]
+  }
+}
+
+module existingOpenAi 'app/openai-existing.bicep' = if (useExistingOpenAi) {
+  name: 'openai-existing'
+  scope: resourceGroup(existingOpenAiResourceGroup)
+  params: {
+    name: existingOpenAiName
+  }
+}
+
+var openAiEndpoint = useExistingOpenAi
+  ? (empty(existingOpenAiEndpoint) ? existingOpenAi.outputs.endpoint : existingOpenAiEndpoint)
+  : openAi.outputs.endpoint
+
+module web 'br/public:avm/res/web/static-site:0.9.5' = {
+  name: 'web'
+  scope: rg
+  params: {
+    name: 'swa-web-${resourceToken}'
+    location: staticWebAppLocation
+    tags: union(tags, { 'azd-service-name': 'web' })
+    // Linked backends need Standard; direct mode runs on Free.
+    sku: linked ? 'Standard' : 'Free'
+    stagingEnvironmentPolicy: 'Disabled'
+    allowConfigFileUpdates: true
+    provider: 'None'
+  }
+}
+
+var webOrigin = 'https://${web.outputs.defaultHostname}'
+var allowedOrigins = union([ webOrigin ], extraAllowedOrigins)
+
+module api 'app/api.bicep' = {
+  name: 'api'
+  scope: rg
+  params: {
+    name: functionAppName
+    location: location
+    tags: union(tags, { 'azd-service-name': 'api' })
+    planId: plan.outputs.resourceId
+    identityId: identity.outputs.resourceId
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: deploymentContainerName
+    appInsightsConnectionString: appInsights.outputs.connectionString
+    allowedOrigins: allowedOrigins
+    httpPerInstanceConcurrency: httpPerInstanceConcurrency
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    appSettings: {
+      AZURE_OPENAI_ENDPOINT: openAiEndpoint
+      AZURE_OPENAI_CHAT_DEPLOYMENT: chatDeploymentName
+      AZURE_OPENAI_API_VERSION: openAiApiVersion
+      CHAT_SYSTEM_PROMPT: chatSystemPrompt
+      CHAT_HEARTBEAT_SECONDS: string(chatHeartbeatSeconds)
+      // One instance admits as many streams as Flex routes to it, and no more.
+      CHAT_MAX_CONCURRENT_STREAMS: string(httpPerInstanceConcurrency)
+      ALLOWED_ORIGINS: join(allowedOrigins, ',')
+    }
+  }
+}
+
+// Data-plane roles for the app identity on storage and App Insights (and the developer, optionally).
+module rbac 'app/rbac.bicep' = {
+  name: 'rbac'
+  scope: rg
+  params: {
+    storageAccountName: storage.outputs.name
+    appInsightsName: appInsights.outputs.name
+    identityPrincipalId: identity.outputs.principalId
+  }
+}
+
+// Cognitive Services OpenAI User on whichever account the app calls, new or existing.
+module openAiAccess 'app/openai-access.bicep' = {
+  name: 'openai-access'
+  scope: resourceGroup(openAiResourceGroupName)
+  params: {
+    openAiName: useExistingOpenAi ? existingOpenAiName : openAiName
+    identityPrincipalId: identity.outputs.principalId
+    userPrincipalId: principalId
+    userPrincipalType: principalType
+  }
+  dependsOn: [ rg, openAi ]
+}
+
+// Linked mode: SWA forwards <web>/api/* to the function app and puts the app behind SWA's own auth.
+module webBackend 'app/web-backend.bicep' = if (linked) {
+  name: 'web-backend'
+  scope: rg
+  params: {
+    staticSiteName: web.outputs.name
+    backendResourceId: api.outputs.id
+    backendLocation: location
+  }
+}
+
+var apiOrigin = 'https://${api.outputs.defaultHostname}'
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_OPENAI_ENDPOINT string = openAiEndpoint
+output AZURE_OPENAI_CHAT_DEPLOYMENT string = chatDeploymentName
+output AZURE_OPENAI_API_VERSION string = openAiApiVersion
+output AZURE_FUNCTION_APP_NAME string = api.outputs.name
+output AZURE_STATIC_WEB_APP_NAME string = web.outputs.name
+output API_ACCESS string = apiAccess
+// Where a client reaches the chat routes: <API_URL>/chat and <API_URL>/chat/stream.
+output API_URL string = linked ? '${webOrigin}/api' : '${apiOrigin}/api'
+output SERVICE_API_URI string = apiOrigin
+output WEB_URL string = webOrigin
+output SERVICE_WEB_URI string = webOrigin
+// Read by infra/hooks/web_config.py to write web/config.json before the web service is deployed.
+// apiBase is an origin without /api: "" means the page's own origin (the linked backend).
+output WEB_CONFIG_API_BASE string = linked ? '' : apiOrigin
+output WEB_CONFIG_FRAMING string = linked ? 'sse' : 'ndjson'
