@@ -53,9 +53,8 @@ class HttpRoute:
     request_param: str
 
 
-def load_local_settings(root: Path) -> dict[str, Any]:
+def load_local_settings(path: Path) -> dict[str, Any]:
     """Put local.settings.json `Values` into the environment; the real environment wins, as in Core Tools."""
-    path = root / "local.settings.json"
     if not path.exists():
         return {}
     settings = json.loads(path.read_text(encoding="utf-8"))
@@ -197,12 +196,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "7071")))
     parser.add_argument("--app", default="function_app", help="module that defines the FunctionApp")
     parser.add_argument("--web", type=Path, help="folder of a static frontend to serve at /")
+    parser.add_argument("--settings", type=Path, default=ROOT / "local.settings.json", help="local.settings.json to load")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     os.chdir(ROOT)
     sys.path.insert(0, str(ROOT))
-    local = load_local_settings(ROOT)
+    local = load_local_settings(args.settings)
     prefix = route_prefix(ROOT)
     try:
         routes = index_http_functions(args.app, prefix)

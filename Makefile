@@ -1,0 +1,60 @@
+# One command to run, one to test. Both set up everything from a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 7071
+
+.PHONY: run test lint unit integration browser infra-check js-deps bench load real-model clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+## run: serve the app (and the web chat at /) on PORT; uses the simulator when no Azure OpenAI endpoint is set
+run: $(VENV)/.installed
+	PORT=$(PORT) $(PY) -m dev.run
+
+## test: lint, unit, integration, JS-client, browser and infrastructure checks
+test: lint unit integration browser infra-check
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+unit: $(VENV)/.installed
+	$(PY) -m pytest tests/unit -q
+
+integration: $(VENV)/.installed js-deps
+	$(PY) -m pytest tests/integration -q
+
+tests/js/node_modules/.installed: tests/js/package.json tests/js/package-lock.json
+	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+js-deps: tests/js/node_modules/.installed
+
+browser: $(VENV)/.installed
+	bash tests/browser/setup.sh
+	$(PY) -m pytest tests/browser -q
+
+infra-check:
+	$(PYTHON) -m venv .venv-infra
+	.venv-infra/bin/python -m pip install --quiet -r tests/infra/requirements.txt
+	.venv-infra/bin/python -m pytest tests/infra -q
+
+## bench: the benchmark suite (loopback only, bounded); writes benchmarks/results/
+bench: $(VENV)/.installed
+	$(PY) -m benchmarks
+
+## load: hundreds of concurrent streams for a fixed time against the local host and simulator
+load: $(VENV)/.installed
+	$(PY) -m tests.load
+
+## real-model: stream through a real small model (llama-cpp-python + Gemma 3 270M), opt-in
+real-model: $(VENV)/.installed
+	bash tests/realmodel/run.sh
+
+clean:
+	rm -rf $(VENV) .venv-infra .pytest_cache .ruff_cache tests/js/node_modules
