@@ -237,9 +237,8 @@ module existingOpenAi 'app/openai-existing.bicep' = if (useExistingOpenAi) {
   }
 }
 
-var openAiEndpoint = useExistingOpenAi
-  ? (empty(existingOpenAiEndpoint) ? existingOpenAi.outputs.endpoint : existingOpenAiEndpoint)
-  : openAi.outputs.endpoint
+var existingEndpoint = empty(existingOpenAiEndpoint) ? existingOpenAi.outputs.endpoint : existingOpenAiEndpoint
+var openAiEndpoint = useExistingOpenAi ? existingEndpoint : openAi.outputs.endpoint
 
 module web 'br/public:avm/res/web/static-site:0.9.5' = {
   name: 'web'

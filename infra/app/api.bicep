@@ -35,18 +35,33 @@ param appSettings object
 // The same interpreter the tests run on.
 var pythonVersion = '3.11'
 
+// Flex Consumption takes runtime and worker settings from functionAppConfig and rejects
+// FUNCTIONS_WORKER_RUNTIME / FUNCTIONS_EXTENSION_VERSION / WEBSITE_RUN_FROM_PACKAGE as app settings.
+var platformSettings = {
+  // Host storage over the identity: no connection string, no account key.
+  AzureWebJobsStorage__accountName: storageAccountName
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identityClientId
+  // Telemetry is sent with an Entra token for the same identity (the component has local auth off).
+  APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  // The app's ManagedIdentityCredential picks this identity.
+  AZURE_CLIENT_ID: identityClientId
+  // Python <= 3.12 needs indexing at start-up for HTTP streaming (azure-functions-python-worker #1539).
+  PYTHON_ENABLE_INIT_INDEXING: '1'
+}
+var allSettings = union(appSettings, platformSettings)
+
 resource storage 'Microsoft.Storage/storageAccounts@2024-01-01' existing = {
   name: storageAccountName
 }
 
-// checkov:skip=CKV_AZURE_56: App Service authentication is not configured by us. In "direct" mode the API is meant to be called anonymously from the browser; in "linked" mode the Static Web App configures its own identity provider on this app when it links it.
-// checkov:skip=CKV_AZURE_212: Flex Consumption scales out per instance by itself (up to maximumInstanceCount); there is no instance count or zone setting for it on the site.
-// checkov:skip=CKV_AZURE_221: Public network access is the point of this app: browsers (direct mode) or the Static Web App's edge (linked mode) reach it over the internet.
 resource functionApp 'Microsoft.Web/sites@2024-11-01' = {
   name: name
   location: location
   tags: tags
   kind: 'functionapp,linux'
+  // checkov:skip=CKV_AZURE_222: Public network access is how the API is reached: by browsers (direct) or by the Static Web App edge (linked). There is no private network in this design.
   identity: {
     type: 'UserAssigned'
     userAssignedIdentities: {
@@ -54,6 +69,9 @@ resource functionApp 'Microsoft.Web/sites@2024-11-01' = {
     }
   }
   properties: {
+    // checkov:skip=CKV_AZURE_17: Incoming client certificates (mTLS) cannot be presented by browsers calling a public chat API.
+    // checkov:skip=CKV_AZURE_212: Flex Consumption adds and removes instances itself (up to maximumInstanceCount); a fixed minimum instance count (numberOfWorkers) does not apply to it.
+    // checkov:skip=CKV_AZURE_213: App Service health check takes unhealthy instances out of a fixed worker pool; a scale-to-zero Flex plan has no such pool and replaces instances itself, and a probe every minute would be a billed execution around the clock.
     serverFarmId: planId
     httpsOnly: true
     clientCertEnabled: false
@@ -88,6 +106,7 @@ resource functionApp 'Microsoft.Web/sites@2024-11-01' = {
       scmMinTlsVersion: '1.2'
       ftpsState: 'Disabled'
       http20Enabled: true
+      appSettings: [for setting in items(allSettings): { name: setting.key, value: setting.value }]
       cors: {
         allowedOrigins: allowedOrigins
         supportCredentials: false
@@ -111,26 +130,6 @@ resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@
   properties: {
     allow: false
   }
-}
-
-// Flex Consumption takes runtime and worker settings from functionAppConfig and rejects
-// FUNCTIONS_WORKER_RUNTIME / FUNCTIONS_EXTENSION_VERSION / WEBSITE_* here.
-resource settings 'Microsoft.Web/sites/config@2024-11-01' = {
-  parent: functionApp
-  name: 'appsettings'
-  properties: union(appSettings, {
-    // Host storage over the identity: no connection string, no account key.
-    AzureWebJobsStorage__accountName: storage.name
-    AzureWebJobsStorage__credential: 'managedidentity'
-    AzureWebJobsStorage__clientId: identityClientId
-    // Telemetry is sent with an Entra token for the same identity (the component has local auth off).
-    APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
-    APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
-    // The app's DefaultAzureCredential / ManagedIdentityCredential picks this identity.
-    AZURE_CLIENT_ID: identityClientId
-    // Python <= 3.12 needs indexing at start-up for HTTP streaming (azure-functions-python-worker #1539).
-    PYTHON_ENABLE_INIT_INDEXING: '1'
-  })
 }
 
 output name string = functionApp.name
