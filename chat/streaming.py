@@ -174,7 +174,9 @@ async def _body(
                 item = get_nowait()
             except asyncio.QueueEmpty:
                 try:
-                    async with asyncio.timeout(heartbeat_seconds):
+                    # No keep-alive before the first line: until the upstream has accepted the
+                    # request, the client should get its real status (a 429, a 502), not a 200.
+                    async with asyncio.timeout(heartbeat_seconds if sent else None):
                         item = await get()
                 except TimeoutError:
                     sent = True

@@ -258,16 +258,19 @@ def build_upstream(settings: Settings) -> Upstream:
     return Upstream(settings=settings, client=client)
 
 
-def _token_provider(settings: Settings) -> Callable[[], Awaitable[str]]:
-    """Managed identity in Azure (the app's user-assigned identity), your `az login` locally."""
-    from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential, get_bearer_token_provider
+def _credential(settings: Settings) -> Any:
+    """The app's user-assigned managed identity in Azure; `az login` (or any developer credential) locally."""
+    from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
 
-    credential = (
-        ManagedIdentityCredential(client_id=settings.azure_client_id)
-        if settings.azure_client_id
-        else DefaultAzureCredential(exclude_interactive_browser_credential=True)
-    )
-    return get_bearer_token_provider(credential, AZURE_SCOPE)
+    if settings.azure_client_id:
+        return ManagedIdentityCredential(client_id=settings.azure_client_id)
+    return DefaultAzureCredential(exclude_interactive_browser_credential=True)
+
+
+def _token_provider(settings: Settings) -> Callable[[], Awaitable[str]]:
+    from azure.identity.aio import get_bearer_token_provider
+
+    return get_bearer_token_provider(_credential(settings), AZURE_SCOPE)
 
 
 @cache

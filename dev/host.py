@@ -196,7 +196,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "7071")))
     parser.add_argument("--app", default="function_app", help="module that defines the FunctionApp")
     parser.add_argument("--web", type=Path, help="folder of a static frontend to serve at /")
-    parser.add_argument("--settings", type=Path, default=ROOT / "local.settings.json", help="local.settings.json to load")
+    parser.add_argument(
+        "--settings", type=Path, default=ROOT / "local.settings.json", help="local.settings.json to load"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

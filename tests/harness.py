@@ -38,13 +38,13 @@ def _start(args: list[str], env: dict[str, str], ready_timeout: float = 30) -> t
             break
         output.append(line)
         if match := READY.search(line):
-            _drain(process)
+            _drain(process, output)
             return process, match.group(1)
     process.kill()
     raise RuntimeError(f"{' '.join(args)} did not start:\n{''.join(output)}")
 
 
-def _drain(process: subprocess.Popen[str]) -> None:
+def _drain(process: subprocess.Popen[str], output: list[str]) -> None:
     """Keep reading the child's output so a full pipe never blocks it."""
     import threading
 
@@ -53,7 +53,7 @@ def _drain(process: subprocess.Popen[str]) -> None:
         for line in process.stdout:
             process.log.append(line)  # type: ignore[attr-defined]
 
-    process.log = []  # type: ignore[attr-defined]
+    process.log = output  # type: ignore[attr-defined]
     threading.Thread(target=pump, daemon=True).start()
 
 
