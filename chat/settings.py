@@ -31,7 +31,7 @@ class Settings:
     max_messages: int = 100
     max_characters: int = 100_000
     max_concurrent_streams: int = 1000
-    upstream_timeout_seconds: float = 60.0
+    upstream_timeout_seconds: float = 300.0
     upstream_max_retries: int = 2
     upstream_max_retry_wait_seconds: float = 10.0
     allowed_origins: tuple[str, ...] = ()
