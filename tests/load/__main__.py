@@ -1,0 +1,154 @@
+"""`python -m tests.load` (`make load`): hundreds of concurrent streams, then an overload check.
+
+Starts the Azure OpenAI simulator and the local Functions host on loopback, holds `--streams`
+streams open for `--duration` seconds at realistic token rates, and checks that every stream
+ended with the exact reply or an explicit error, that the host's memory came back, and that
+a host capped by `CHAT_MAX_CONCURRENT_STREAMS` turns the excess away with 503 + Retry-After
+while its streams in flight complete. Prints a table, writes tests/load/results.json, and
+exits 1 when a check failed. Every loop is bounded in time and count and all traffic stays
+on 127.0.0.1.
+
+    python -m tests.load                          # 500 streams for 60 s
+    python -m tests.load --streams 1000 --duration 120
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import resource
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.harness import start_simulator, stop
+from tests.load.run import LoadConfig, run_load, run_overload
+
+RESULTS = Path(__file__).resolve().parent / "results.json"
+
+
+def parse_args() -> argparse.Namespace:
+    defaults = LoadConfig()
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.load", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--streams", type=int, default=defaults.streams, help="concurrent streams to hold")
+    parser.add_argument("--duration", type=float, default=defaults.duration, help="seconds of load")
+    parser.add_argument("--tokens", type=int, default=defaults.tokens, help="mean reply length in tokens")
+    parser.add_argument("--token-ms", type=float, default=defaults.token_ms, help="upstream ms between tokens")
+    parser.add_argument("--ttft-ms", type=float, default=defaults.ttft_ms, help="upstream time to first token")
+    parser.add_argument("--ramp", type=float, default=defaults.ramp, help="seconds over which streams open")
+    parser.add_argument("--warmup", type=float, default=defaults.warmup, help="seconds of warm-up load")
+    parser.add_argument("--settle", type=float, default=defaults.settle, help="quiet seconds before memory reads")
+    parser.add_argument("--max-requests", type=int, default=defaults.max_requests, help="hard cap on requests")
+    parser.add_argument("--overload-cap", type=int, default=20, help="CHAT_MAX_CONCURRENT_STREAMS of the overload host")
+    parser.add_argument("--overload-excess", type=int, default=40, help="streams opened beyond the cap")
+    parser.add_argument("--skip-overload", action="store_true")
+    parser.add_argument("--skip-load", action="store_true")
+    parser.add_argument("--json", type=Path, default=RESULTS, help="where to write the results")
+    args = parser.parse_args()
+    if args.streams < 1 or args.duration <= 0 or args.duration > 3600:
+        parser.error("--streams must be >= 1 and --duration within (0, 3600]")
+    return args
+
+
+def raise_file_limit(streams: int) -> None:
+    """Each stream holds three sockets (client, host in, host out); children inherit the limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = min(hard, max(soft, 4 * streams + 256))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    if wanted < 3 * streams + 64:
+        sys.exit(f"the open-file limit ({hard}) is too low for {streams} streams")
+
+
+def print_table(results: dict[str, Any]) -> None:
+    rows: list[tuple[str, Any]] = []
+    load = results.get("load")
+    if load:
+        mem = load["memory"]
+        ttft = load["ttft_ms"]
+        rows += [
+            ("load: streams held (peak open)", f"{load['peak_open_streams']} of {load['streams']}"),
+            ("load: duration", f"{load['duration_s']} s"),
+            ("load: requests", load["requests"]),
+            ("load: complete, exact text", load["complete_exact_text"]),
+            ("load: explicit error lines", load["explicit_error_lines"] or 0),
+            ("load: explicit HTTP errors", load["explicit_http_errors"] or 0),
+            ("load: LOST (wrong/cut/hung)", load["lost"]),
+            ("load: cross-checked with upstream", load["upstream_cross_check"]["streams_cross_checked"]),
+            ("load: TTFT p50 / p90 / p99 / max", f"{ttft['p50']} / {ttft['p90']} / {ttft['p99']} / {ttft['max']} ms"),
+            ("load: upstream TTFT (configured)", f"{ttft['configured_upstream']} ms"),
+            ("load: host CPU", f"{load['host_cpu_percent']} %"),
+            ("load: delivered", f"{load['delivered_chars_per_s']} chars/s"),
+            ("memory: cold / warm baseline", f"{mem['cold_baseline_mib']} / {mem['warm_baseline_mib']} MiB"),
+            ("memory: peak / held median", f"{mem['peak_mib']} / {mem['held_median_mib']} MiB"),
+            ("memory: per open stream", f"{mem['per_open_stream_kib']} KiB"),
+            ("memory: after settle + GC", f"{mem['after_settle_gc_mib']} MiB"),
+            ("memory: after - warm (tolerance)", f"{mem['after_minus_warm_mib']} MiB ({mem['tolerance_mib']} MiB)"),
+            ("load: PASSED", load["passed"]),
+        ]
+    over = results.get("overload")
+    if over:
+        rows += [
+            ("overload: cap / excess", f"{over['cap']} / {over['excess']}"),
+            ("overload: excess statuses", over["excess_statuses"]),
+            ("overload: Retry-After", over["retry_after_values"]),
+            ("overload: reject time p50 / max", f"{over['reject_ms_p50']} / {over['reject_ms_max']} ms"),
+            ("overload: in-flight streams", over["in_flight_verdicts"]),
+            ("overload: stream after overload", over["after_overload"]),
+            ("overload: PASSED", over["passed"]),
+        ]
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+
+
+async def main() -> int:
+    args = parse_args()
+    raise_file_limit(args.streams)
+    config = LoadConfig(
+        streams=args.streams,
+        duration=args.duration,
+        tokens=args.tokens,
+        token_ms=args.token_ms,
+        ttft_ms=args.ttft_ms,
+        ramp=args.ramp,
+        warmup=args.warmup,
+        settle=args.settle,
+        max_requests=args.max_requests,
+    )
+    run_id = uuid.uuid4().hex[:8]
+    results: dict[str, Any] = {
+        "command": "python -m tests.load " + " ".join(sys.argv[1:]),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
+        "config": config.__dict__,
+    }
+    sim = start_simulator("--ttft-ms", str(args.ttft_ms), "--token-ms", str(args.token_ms))
+    try:
+        if not args.skip_overload:
+            print(f"overload: cap {args.overload_cap}, {args.overload_excess} extra streams …", flush=True)
+            results["overload"] = await run_overload(sim, args.overload_cap, args.overload_excess, run_id)
+            async with httpx.AsyncClient() as client:
+                (await client.post(f"{sim.url}/_sim/reset")).raise_for_status()
+        if not args.skip_load:
+            print(f"load: {args.streams} streams, {args.duration:g} s after {args.warmup:g} s warm-up …", flush=True)
+            results["load"] = await run_load(sim, config, run_id)
+    finally:
+        stop(sim.process)
+    results["passed"] = all(results[k]["passed"] for k in ("load", "overload") if k in results)
+    args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print_table(results)
+    print(f"results: {args.json}")
+    return 0 if results["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

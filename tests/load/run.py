@@ -1,0 +1,449 @@
+"""The load test's two checks: hundreds of streams held for a fixed time, and overload.
+
+Each stream's user message holds a marker naming one of a few canned replies (simulator rules)
+and a unique request id. A stream passes when it ends with exactly that reply and a final line
+with `finish_reason`, or with an explicit `{"error": ...}` line after a prefix of it, or with a
+non-2xx status and an error body. Anything else (wrong text, no final line, a cut or hung
+connection) is a *lost* stream, and one lost stream fails the run. At the end the simulator's
+records are matched to the streams by request id: every completed stream must have exactly one
+upstream request that finished and sent the same reply, and no upstream request may be orphaned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import statistics
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from tests.harness import ROOT, Host, Simulator, _start, free_port, host_env, stop
+from tests.load.client import Connection, Response
+
+STREAM_PATH = "/api/chat/stream"
+MIB = 1024 * 1024
+
+# Text that exercises the JSON encoder and the framing: multi-byte UTF-8, emoji, quotes,
+# backslashes and newlines inside deltas.
+VOCABULARY = [
+    *[
+        "stream",
+        "token",
+        "delta",
+        "answer",
+        "model",
+        "reply",
+        "the",
+        "a",
+        "of",
+        "to",
+        "and",
+        "in",
+        "is",
+        "that",
+        "function",
+        "browser",
+        "relay",
+    ],
+    *["Café", "naïve", "façade", "日本語", "テキスト", "🚀", "✨", "—", "…", "1,234.5"],
+    '"quoted"',
+    "back\\slash",
+    "new\nline",
+    "tab\tstop",
+]
+
+
+@dataclass
+class Reply:
+    marker: str
+    text: str
+    token_ms: float
+
+
+@dataclass
+class LoadConfig:
+    streams: int = 500
+    duration: float = 60.0
+    ramp: float = 5.0
+    tokens: int = 120
+    token_ms: float = 25.0
+    ttft_ms: float = 300.0
+    sse_share: float = 0.1
+    stream_timeout: float = 90.0
+    max_requests: int = 100_000
+    settle: float = 10.0
+    warmup: float = 10.0
+
+
+@dataclass
+class Tally:
+    """What every stream ended as, and its timings."""
+
+    started: int = 0
+    complete: int = 0
+    error_lines: Counter[str] = field(default_factory=Counter)
+    http_errors: Counter[str] = field(default_factory=Counter)
+    lost: list[str] = field(default_factory=list)
+    ttft: list[float] = field(default_factory=list)
+    durations: list[float] = field(default_factory=list)
+    content_chars: int = 0
+    expected: dict[str, str] = field(default_factory=dict)  # request id -> reply text, for completed streams
+    active: int = 0
+    peak_active: int = 0
+
+
+def make_replies(run_id: str, tokens: int, token_ms: float, count: int = 8) -> list[Reply]:
+    rng = random.Random(run_id)
+    replies = []
+    for index in range(count):
+        # Lengths from 0.5x to 1.5x `tokens` (simulator tokens are words of up to 4 characters).
+        words = max(1, int(tokens * (0.5 + index / max(1, count - 1)) / 2))
+        text = " ".join(rng.choice(VOCABULARY) for _ in range(words))
+        replies.append(Reply(f"[reply-{index}-{run_id}]", text, token_ms * rng.uniform(0.8, 1.2)))
+    return replies
+
+
+def add_rules(sim: Simulator, replies: list[Reply]) -> None:
+    for reply in replies:
+        sim.rule(match=reply.marker, reply=reply.text, token_ms=reply.token_ms)
+
+
+def judge(response: Response, expected: str, sse: bool) -> tuple[str, str]:
+    """('complete' | 'error_line' | 'http_error' | 'lost', detail) for one finished stream."""
+    if response.transport_error is not None:
+        return "lost", f"transport: {response.transport_error}"
+    body = bytes(response.body)
+    if response.status != 200:
+        try:
+            error = json.loads(body)["error"]
+            return "http_error", f"{response.status} {error['code']}"
+        except (ValueError, KeyError, TypeError):
+            return "lost", f"status {response.status} without an error body: {body[:200]!r}"
+    try:
+        text = body.decode("utf-8")
+        if sse:
+            events = [json.loads(block[len("data: ") :]) for block in text.split("\n\n") if block.startswith("data: ")]
+            complete_framing = text.endswith("\n\n")
+        else:
+            events = [json.loads(line) for line in text.split("\n") if line.strip()]
+            complete_framing = text.endswith("\n")
+    except ValueError as exc:
+        return "lost", f"undecodable body ({exc}): {body[-200:]!r}"
+    if not complete_framing or not events:
+        return "lost", f"last line unterminated or no lines: {body[-200:]!r}"
+    content = "".join(e.get("delta", {}).get("content", "") for e in events[:-1])
+    last = events[-1]
+    if "error" in last:
+        if not expected.startswith(content):
+            return "lost", f"text before the error line is not a prefix of the reply: {content[:80]!r}"
+        return "error_line", str(last["error"].get("code"))
+    if last.get("context", {}).get("finish_reason") != "stop":
+        return "lost", f"no final line with finish_reason: {last}"
+    if content != expected:
+        return "lost", f"text differs from the reply: got {len(content)} chars, expected {len(expected)}"
+    return "complete", ""
+
+
+async def user_loop(
+    conn: Connection,
+    replies: list[Reply],
+    tally: Tally,
+    config: LoadConfig,
+    deadline: float,
+    rng: random.Random,
+) -> None:
+    while time.monotonic() < deadline and tally.started < config.max_requests:
+        tally.started += 1
+        reply = replies[rng.randrange(len(replies))]
+        request_id = f"[req-{uuid.uuid4().hex}]"
+        sse = rng.random() < config.sse_share
+        body = json.dumps({"messages": [{"role": "user", "content": f"{reply.marker} {request_id} Tell me."}]})
+        headers = {"Accept": "text/event-stream"} if sse else {}
+        tally.active += 1
+        tally.peak_active = max(tally.peak_active, tally.active)
+        try:
+            response = await asyncio.wait_for(conn.post(STREAM_PATH, body.encode(), headers), config.stream_timeout)
+        except TimeoutError:
+            conn.close()
+            tally.lost.append(f"{request_id}: no end within {config.stream_timeout}s (hang)")
+            continue
+        finally:
+            tally.active -= 1
+        verdict, detail = judge(response, reply.text, sse)
+        if verdict == "complete":
+            tally.complete += 1
+            tally.expected[request_id] = reply.text
+            tally.content_chars += len(reply.text)
+            if response.ttft is not None:
+                tally.ttft.append(response.ttft)
+            tally.durations.append(response.ended_at - response.sent_at)  # type: ignore[operator]
+        elif verdict == "error_line":
+            tally.error_lines[detail] += 1
+        elif verdict == "http_error":
+            tally.http_errors[detail] += 1
+        else:
+            tally.lost.append(f"{request_id}: {detail}")
+
+
+async def hold_streams(
+    host_url: str, replies: list[Reply], config: LoadConfig, seconds: float, seed: int, tally: Tally
+) -> Tally:
+    """`config.streams` users, each streaming one answer after another until `seconds` have passed."""
+    parts = urlsplit(host_url)
+    deadline = time.monotonic() + seconds
+    conns = [Connection(parts.hostname or "127.0.0.1", parts.port or 80) for _ in range(config.streams)]
+
+    async def user(index: int) -> None:
+        await asyncio.sleep(config.ramp * index / config.streams)
+        await user_loop(conns[index], replies, tally, config, deadline, random.Random(seed * 100_003 + index))
+
+    try:
+        await asyncio.gather(*(user(i) for i in range(config.streams)))
+    finally:
+        for conn in conns:
+            conn.close()
+    return tally
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def settled_rss(pid: int, settle: float) -> int:
+    """RSS after `settle` quiet seconds and one full collection in the host (see gc_host.py)."""
+    await asyncio.sleep(settle)
+    os.kill(pid, signal.SIGUSR1)
+    await asyncio.sleep(1.0)
+    return rss_bytes(pid)
+
+
+def start_gc_host(env: dict[str, str]) -> Host:
+    port = free_port()
+    settings = str(ROOT / "tests" / "local.settings.test.json")
+    process, url = _start(["-m", "tests.load.gc_host", "--port", str(port), "--settings", settings], env)
+    return Host(url, process, env)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+def cross_check(sim: Simulator, tally: Tally) -> dict[str, Any]:
+    """Match the simulator's records to the client's streams by request id."""
+    records = sim.records()
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        content = str(record["body"]["messages"][-1].get("content", ""))
+        start = content.find("[req-")
+        if start >= 0:
+            by_id.setdefault(content[start : content.index("]", start) + 1], []).append(record)
+    problems = []
+    checked = 0
+    for request_id, expected in tally.expected.items():
+        found = by_id.get(request_id)
+        if found is None:
+            continue  # older than the simulator's record window
+        checked += 1
+        if len(found) != 1:
+            problems.append(f"{request_id}: {len(found)} upstream requests")
+        elif found[0]["reply"] != expected or not found[0]["finished"] or found[0]["closed_early"]:
+            problems.append(f"{request_id}: upstream record disagrees: {found[0]['reply'][:40]!r}")
+        elif found[0]["tokens_sent"] != found[0]["tokens_total"]:
+            problems.append(f"{request_id}: upstream sent {found[0]['tokens_sent']}/{found[0]['tokens_total']}")
+    unfinished = [r for r in records if "[req-" in json.dumps(r["body"]) and not r["finished"] and not r["fault"]]
+    return {
+        "records": len(records),
+        "streams_cross_checked": checked,
+        "upstream_unfinished": len(unfinished),
+        "problems": problems[:20],
+    }
+
+
+async def run_load(sim: Simulator, config: LoadConfig, run_id: str) -> dict[str, Any]:
+    replies = make_replies(run_id, config.tokens, config.token_ms)
+    add_rules(sim, replies)
+    env = host_env(sim, CHAT_MAX_CONCURRENT_STREAMS=str(max(1000, config.streams * 2)), CHAT_HEARTBEAT_SECONDS="5")
+    host = start_gc_host(env)
+    pid = host.process.pid
+    try:
+        cold = await settled_rss(pid, 2.0)
+
+        # Warm-up at full concurrency: imports, pools and the allocator's arenas reach their working size.
+        warm_config = LoadConfig(**{**config.__dict__, "ramp": min(config.ramp, 2.0)})
+        warm_tally = await hold_streams(host.url, replies, warm_config, config.warmup, 1, Tally())
+        warm = await settled_rss(pid, config.settle)
+
+        samples: list[tuple[float, int, int]] = []
+        tally = Tally()
+        done = asyncio.Event()
+
+        async def sample(started: float) -> None:
+            while not done.is_set():
+                samples.append((time.monotonic() - started, tally.active, rss_bytes(pid)))
+                await asyncio.sleep(0.25)
+
+        started = time.monotonic()
+        cpu_before = cpu_seconds(pid)
+        sampler = asyncio.create_task(sample(started))
+        await hold_streams(host.url, replies, config, config.duration, 2, tally)
+        elapsed = time.monotonic() - started
+        cpu_used = cpu_seconds(pid) - cpu_before
+        done.set()
+        await sampler
+        after = await settled_rss(pid, config.settle)
+        check = cross_check(sim, tally)
+        tracebacks = host.log.count("Traceback (most recent call last)")
+    finally:
+        stop(host.process)
+
+    peak_rss = max(s[2] for s in samples)
+    held = [s for s in samples if s[1] >= 0.95 * config.streams]
+    held_rss = statistics.median(s[2] for s in held) if held else peak_rss
+    growth = peak_rss - cold
+    # Tolerance: CPython's allocator keeps freed arenas and glibc keeps freed heap pages, so RSS
+    # does not fall back to the cold baseline; it must fall back to the *warm* baseline (the same
+    # load, shorter, already ran) within 10% of what the load added, and at least 8 MiB for noise.
+    tolerance = max(8 * MIB, int(0.10 * max(0, growth)))
+    leak_per_request = (after - warm) / max(1, tally.started)
+    ttft_ms = [t * 1000 for t in tally.ttft]
+    memory = {
+        "cold_baseline_mib": round(cold / MIB, 1),
+        "warm_baseline_mib": round(warm / MIB, 1),
+        "peak_mib": round(peak_rss / MIB, 1),
+        "held_median_mib": round(held_rss / MIB, 1),
+        "after_settle_gc_mib": round(after / MIB, 1),
+        "per_open_stream_kib": round((held_rss - cold) / max(1, tally.peak_active) / 1024, 1),
+        "after_minus_warm_mib": round((after - warm) / MIB, 2),
+        "after_minus_cold_mib": round((after - cold) / MIB, 2),
+        "tolerance_mib": round(tolerance / MIB, 1),
+        "upper_bound_leak_bytes_per_request": round(max(0.0, leak_per_request), 1),
+        "returned_to_baseline": after - warm <= tolerance,
+    }
+    result = {
+        "streams": config.streams,
+        "duration_s": round(elapsed, 1),
+        "peak_open_streams": tally.peak_active,
+        "requests": tally.started,
+        "complete_exact_text": tally.complete,
+        "explicit_error_lines": dict(tally.error_lines),
+        "explicit_http_errors": dict(tally.http_errors),
+        "lost": len(tally.lost),
+        "lost_examples": tally.lost[:10],
+        "warmup_requests": warm_tally.started,
+        "warmup_lost": len(warm_tally.lost),
+        "ttft_ms": {
+            "configured_upstream": config.ttft_ms,
+            "p50": _round(percentile(ttft_ms, 50)),
+            "p90": _round(percentile(ttft_ms, 90)),
+            "p99": _round(percentile(ttft_ms, 99)),
+            "max": _round(max(ttft_ms) if ttft_ms else None),
+        },
+        "stream_seconds_p50": _round(percentile(tally.durations, 50), 2),
+        "delivered_chars_per_s": round(tally.content_chars / elapsed),
+        "upstream_tokens_per_s_nominal": round(tally.peak_active * 1000 / config.token_ms),
+        "host_cpu_percent": round(100 * cpu_used / elapsed, 1),
+        "host_tracebacks": tracebacks,
+        "upstream_cross_check": check,
+        "memory": memory,
+    }
+    result["passed"] = (
+        not tally.lost
+        and not warm_tally.lost
+        and tally.complete > 0
+        and not check["problems"]
+        and check["upstream_unfinished"] == 0
+        and tracebacks == 0
+        and memory["returned_to_baseline"]
+    )
+    return result
+
+
+def _round(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+async def run_overload(sim: Simulator, cap: int, excess: int, run_id: str) -> dict[str, Any]:
+    """A host capped at `cap` streams: `cap` in flight, then `excess` more at once."""
+    reply = Reply(f"[overload-{run_id}]", " ".join(["steady"] * 60) + " end", 40.0)
+    sim.rule(match=reply.marker, reply=reply.text, token_ms=reply.token_ms)
+    env = host_env(sim, CHAT_MAX_CONCURRENT_STREAMS=str(cap))
+    host = start_gc_host(env)
+    parts = urlsplit(host.url)
+    address = (parts.hostname or "127.0.0.1", parts.port or 80)
+
+    def body() -> bytes:
+        return json.dumps(
+            {"messages": [{"role": "user", "content": f"{reply.marker} [req-{uuid.uuid4().hex}]"}]}
+        ).encode()
+
+    try:
+        started = [asyncio.Event() for _ in range(cap)]
+        in_flight_conns = [Connection(*address) for _ in range(cap)]
+        in_flight = [
+            asyncio.create_task(conn.post(STREAM_PATH, body(), started=event))
+            for conn, event in zip(in_flight_conns, started, strict=True)
+        ]
+        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in started)), 30)
+        excess_conns = [Connection(*address) for _ in range(excess)]
+        rejected = await asyncio.wait_for(
+            asyncio.gather(*(conn.post(STREAM_PATH, body()) for conn in excess_conns)), 30
+        )
+        any_in_flight_done_early = any(task.done() for task in in_flight)
+        finished = await asyncio.wait_for(asyncio.gather(*in_flight), 60)
+        after_conn = Connection(*address)
+        after = await asyncio.wait_for(after_conn.post(STREAM_PATH, body()), 30)
+        for conn in [*in_flight_conns, *excess_conns, after_conn]:
+            conn.close()
+        tracebacks = host.log.count("Traceback (most recent call last)")
+    finally:
+        stop(host.process)
+
+    reject_ms = [(r.ended_at - r.sent_at) * 1000 for r in rejected]  # type: ignore[operator]
+    statuses = Counter(r.status for r in rejected)
+    retry_after = Counter(r.headers.get("retry-after") for r in rejected if r.status == 503)
+    verdicts = Counter(judge(r, reply.text, sse=False)[0] for r in finished)
+    after_verdict = judge(after, reply.text, sse=False)[0]
+    in_flight_seconds = [r.ended_at - r.sent_at for r in finished]  # type: ignore[operator]
+    result = {
+        "cap": cap,
+        "excess": excess,
+        "excess_statuses": {str(k): v for k, v in statuses.items()},
+        "retry_after_values": {str(k): v for k, v in retry_after.items()},
+        "reject_ms_max": round(max(reject_ms), 1),
+        "reject_ms_p50": round(statistics.median(reject_ms), 1),
+        "in_flight_verdicts": dict(verdicts),
+        "in_flight_seconds_min": round(min(in_flight_seconds), 2),
+        "in_flight_still_open_when_rejections_done": not any_in_flight_done_early,
+        "after_overload": after_verdict,
+        "host_tracebacks": tracebacks,
+    }
+    result["passed"] = (
+        statuses == Counter({503: excess})
+        and all(v is not None and v.isdigit() for v in retry_after)
+        and max(reject_ms) < 1000
+        and verdicts == Counter({"complete": cap})
+        and not any_in_flight_done_early
+        and after_verdict == "complete"
+        and tracebacks == 0
+    )
+    return result
