@@ -32,32 +32,9 @@ MIB = 1024 * 1024
 
 # Text that exercises the JSON encoder and the framing: multi-byte UTF-8, emoji, quotes,
 # backslashes and newlines inside deltas.
-VOCABULARY = [
-    *[
-        "stream",
-        "token",
-        "delta",
-        "answer",
-        "model",
-        "reply",
-        "the",
-        "a",
-        "of",
-        "to",
-        "and",
-        "in",
-        "is",
-        "that",
-        "function",
-        "browser",
-        "relay",
-    ],
-    *["Café", "naïve", "façade", "日本語", "テキスト", "🚀", "✨", "—", "…", "1,234.5"],
-    '"quoted"',
-    "back\\slash",
-    "new\nline",
-    "tab\tstop",
-]
+_WORDS = "stream token delta answer model reply the a of to and in is that function browser relay"
+_UNICODE = "Café naïve façade 日本語 テキスト 🚀 ✨ — … 1,234.5"
+VOCABULARY = [*_WORDS.split(), *_UNICODE.split(), '"quoted"', "back\\slash", "new\nline", "tab\tstop"]
 
 
 @dataclass
