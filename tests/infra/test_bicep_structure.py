@@ -176,7 +176,9 @@ def test_per_instance_concurrency_is_set_from_one_parameter():
     param = MAIN.params["httpPerInstanceConcurrency"]
     assert param.default == 100
     # The number lives in this one default; the stream cap follows it rather than repeating it.
-    assert app_settings()["CHAT_MAX_CONCURRENT_STREAMS"] == Expr("call_expression", "string(httpPerInstanceConcurrency)")
+    assert app_settings()["CHAT_MAX_CONCURRENT_STREAMS"] == Expr(
+        "call_expression", "string(httpPerInstanceConcurrency)"
+    )
     assert "benchmarks/RESULTS.md" in MAIN.text
 
 
