@@ -1,0 +1,76 @@
+"""What a test does on the chat page, by the page's own controls and data attributes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ANSWER = ".message.assistant"
+ENDED = ("done", "stopped", "error")
+
+# Records, on every DOM change, the last answer's status line, its shown text and how much text
+# had arrived: enough to assert what a reader saw and in which order.
+OBSERVE = """
+() => {
+  window.__seen = [];
+  const log = () => {
+    const answers = document.querySelectorAll('.message.assistant');
+    const item = answers[answers.length - 1];
+    if (!item) return;
+    const status = item.querySelector('.status');
+    window.__seen.push({
+      state: item.dataset.state,
+      status: status && !status.hidden ? status.textContent : null,
+      text: item.querySelector('.answer-text').textContent,
+      received: Number(item.dataset.received || 0),
+    });
+  };
+  new MutationObserver(log).observe(document.getElementById('messages'), {
+    subtree: true, childList: true, characterData: true, attributes: true,
+  });
+}
+"""
+
+
+def open_chat(page: Any, url: str, query: str = "") -> None:
+    page.goto(f"{url}/{query}")
+    page.wait_for_function("document.documentElement.dataset.ready === 'true'")
+
+
+def observe(page: Any) -> None:
+    page.evaluate(OBSERVE)
+
+
+def seen(page: Any) -> list[dict[str, Any]]:
+    return page.evaluate("window.__seen")
+
+
+def send(page: Any, text: str) -> None:
+    page.fill("#prompt", text)
+    page.press("#prompt", "Enter")
+
+
+def answers(page: Any) -> Any:
+    return page.locator(ANSWER)
+
+
+def last_answer(page: Any) -> Any:
+    return page.locator(ANSWER).last
+
+
+def wait_ended(page: Any, count: int | None = None, timeout: float = 20_000) -> str:
+    """Wait until the last (or the `count`th) answer is done, stopped or failed; return which."""
+    index = "answers.length - 1" if count is None else str(count - 1)
+    page.wait_for_function(
+        f"""() => {{
+            const answers = document.querySelectorAll('{ANSWER}');
+            const item = answers[{index}];
+            return item && {list(ENDED)!r}.includes(item.dataset.state);
+        }}""",
+        timeout=timeout,
+    )
+    item = page.locator(ANSWER).nth(-1 if count is None else count - 1)
+    return item.get_attribute("data-state")
+
+
+def answer_text(page: Any) -> str:
+    return last_answer(page).locator(".answer-text").text_content()
