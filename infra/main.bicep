@@ -231,7 +231,7 @@ module openAi 'br/public:avm/res/cognitive-services/account:0.18.0' = if (!useEx
 
 module existingOpenAi 'app/openai-existing.bicep' = if (useExistingOpenAi) {
   name: 'openai-existing'
-  scope: resourceGroup(existingOpenAiResourceGroup)
+  scope: resourceGroup(openAiResourceGroupName)
   params: {
     name: existingOpenAiName
   }
