@@ -1,0 +1,88 @@
+"""Run the benchmark suite and write benchmarks/RESULTS.md and benchmarks/results/*.png.
+
+    python -m benchmarks            # the full suite, about 13 minutes on 2 cores
+    python -m benchmarks --quick    # fewer points and shorter runs, under 3 minutes
+    python -m benchmarks --only ttft,cold   # some scenarios (ttft, load, backpressure, cold)
+    python -m benchmarks --report-only      # re-render RESULTS.md from results/latest.json
+
+It installs what it needs beyond requirements-dev.txt by itself: matplotlib into the venv,
+and httptools + uvloop into benchmarks/.deps for the simulator and the load generator only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import subprocess
+import sys
+import time
+
+from benchmarks._common import BENCH, HELPERS, HTTPTOOLS_ONLY
+
+
+def ensure_dependencies() -> None:
+    if importlib.util.find_spec("matplotlib") is None:
+        print("installing benchmarks/requirements.txt into the venv", flush=True)
+        pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        subprocess.run([*pip, "-r", str(BENCH / "requirements.txt")], check=True)
+    helpers_ready = list(HELPERS.glob("uvloop-*.dist-info")) and list(HELPERS.glob("httptools-*.dist-info"))
+    httptools_only = HTTPTOOLS_ONLY
+    if not helpers_ready or not list(httptools_only.glob("httptools-*.dist-info")):
+        print("installing benchmarks/requirements-helpers.txt into benchmarks/.deps", flush=True)
+        pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--upgrade"]
+        subprocess.run([*pip, "--target", str(HELPERS), "-r", str(BENCH / "requirements-helpers.txt")], check=True)
+        subprocess.run([*pip, "--target", str(httptools_only), "httptools>=0.6"], check=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer points, shorter runs (under 3 minutes)")
+    parser.add_argument("--only", default="ttft,load,backpressure,cold", help="comma-separated scenarios")
+    parser.add_argument("--report-only", action="store_true", help="re-render RESULTS.md from results/latest.json")
+    parser.add_argument("--label", default="", help="also save the results as results/history/<label>.json")
+    args = parser.parse_args()
+    ensure_dependencies()
+
+    from benchmarks import report, run
+
+    latest = BENCH / "results" / ("latest-quick.json" if args.quick else "latest.json")
+    if args.report_only:
+        report.render(json.loads(latest.read_text()), quick=args.quick)
+        return
+
+    wanted = set(args.only.split(","))
+    plan = run.plan(args.quick)
+    results: dict = {"machine": run.machine(), "quick": args.quick, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    began = time.monotonic()
+    if "ttft" in wanted:
+        print(f"time to first token: {plan.ttft_rounds} interleaved rounds of direct / function / peer", flush=True)
+        results["ttft"] = run.scenario_ttft(plan.ttft_rounds)
+        t = results["ttft"]["ttft_ms"]
+        print(f"  added TTFT p50 {t['function_added']['p50']:.2f} ms (peer {t['peer_added']['p50']:.2f} ms)")
+    if "load" in wanted:
+        print(f"open streams: {len(plan.points)} load points of {plan.duration:g}s", flush=True)
+        results["load"] = run.scenario_load(plan.points, plan.duration, plan.ramp, plan.stream_s)
+        results["load_plan"] = {"duration_s": plan.duration, "ramp_s": plan.ramp, "stream_s": plan.stream_s}
+    if "backpressure" in wanted:
+        print(f"slow readers: {plan.bp_streams} streams paused for {plan.bp_pause:g}s", flush=True)
+        results["backpressure"] = run.scenario_backpressure(plan.bp_streams, plan.bp_tokens, plan.bp_pause)
+        bp = results["backpressure"]
+        print(f"  upstream tokens sent mid/end of pause: {bp['sent_mid_pause']} / {bp['sent_end_pause']}")
+    if "cold" in wanted:
+        print(f"cold start: {plan.cold_runs} fresh processes each", flush=True)
+        results["cold"] = run.scenario_cold_start(plan.cold_runs)
+    results["seconds"] = time.monotonic() - began
+    print(f"done in {results['seconds']:.0f}s", flush=True)
+
+    if wanted == {"ttft", "load", "backpressure", "cold"}:
+        run.save(results, latest)
+    if args.label:
+        (BENCH / "results" / "history").mkdir(parents=True, exist_ok=True)
+        run.save(results, BENCH / "results" / "history" / f"{args.label}.json")
+    if wanted == {"ttft", "load", "backpressure", "cold"}:
+        report.render(results, quick=args.quick)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,646 @@
+"""The scenarios: each starts its own processes on loopback, drives them, and returns figures.
+
+Processes: the simulator (`benchmarks.simstamp`), the system under test (`benchmarks.worker_host`
+for the function, `benchmarks.peer` for the peer), and the load generator (`benchmarks.loadgen`),
+each in its own process so no two share an event loop. This process only samples /proc.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from benchmarks._common import BENCH, HELPERS, HTTPTOOLS_ONLY, ROOT, cpu_seconds, rss_bytes
+
+LOGS = BENCH / "results" / "logs"
+RAW = BENCH / "results" / "raw"
+READY = re.compile(r"ready on (http://[\d.]+:\d+)")
+CONTENT_SSE = re.compile(rb'"delta":\{"content":"[^"]')
+CONTENT_NDJSON = re.compile(rb'\{"delta":\{"role":"assistant","content":')
+PROMPT = "[bench:{marker}] Tell me about streaming."
+FUNCTION_BODY = json.dumps({"messages": [{"role": "user", "content": PROMPT}]})
+DIRECT_BODY = json.dumps(
+    {
+        "model": "chat-sim",
+        "messages": [{"role": "user", "content": PROMPT}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+)
+DIRECT_PATH = "/openai/deployments/chat-sim/chat/completions?api-version=2024-10-21"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Proc:
+    name: str
+    process: subprocess.Popen[bytes]
+    url: str = ""
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _env(helpers: bool, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "OPENAI_", "LOCAL_OPENAI_", "CHAT_"))}
+    env["PYTHONPATH"] = os.pathsep.join([str(HELPERS), str(ROOT)] if helpers else [str(ROOT)])
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def start(name: str, args: list[str], env: dict[str, str], timeout: float = 30) -> Proc:
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log_path = LOGS / f"{name}.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - the child writes to it for its whole life
+    process = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = log_path.read_text(errors="replace")
+        if match := READY.search(text):
+            return Proc(name, process, match.group(1))
+        if process.poll() is not None:
+            break
+        time.sleep(0.02)
+    process.kill()
+    raise RuntimeError(f"{name} did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
+
+
+def start_simulator(ttft_ms: float, token_ms: float, tokens: int) -> Proc:
+    args = ["-m", "benchmarks.simstamp", "--ttft-ms", str(ttft_ms), "--token-ms", str(token_ms)]
+    return start("simulator", [*args, "--tokens", str(tokens)], _env(helpers=True))
+
+
+def function_env(simulator: Proc, httptools: bool = False, client: str = "") -> dict[str, str]:
+    env = _env(
+        helpers=False,
+        AZURE_OPENAI_ENDPOINT=simulator.url,
+        AZURE_OPENAI_CHAT_DEPLOYMENT="chat-sim",
+        AZURE_OPENAI_API_KEY="sim-key",
+        CHAT_MAX_CONCURRENT_STREAMS="5000",  # the cap is measured here, so it must not bite
+    )
+    if httptools:  # the what-if: the app's packages include httptools, so uvicorn's "auto" picks it
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(HTTPTOOLS_ONLY)])
+    return env
+
+
+def start_function(simulator: Proc, name: str = "function", httptools: bool = False) -> Proc:
+    port = free_port()
+    return start(name, ["-m", "benchmarks.worker_host", "--port", str(port)], function_env(simulator, httptools))
+
+
+def start_peer(simulator: Proc) -> Proc:
+    port = free_port()
+    return start("peer", ["-m", "benchmarks.peer", "--port", str(port), "--upstream", simulator.url], _env(False))
+
+
+def function_target(proc: Proc) -> dict[str, Any]:
+    return {"port": proc.port, "path": "/api/chat/stream", "kind": "ndjson", "body": FUNCTION_BODY}
+
+
+def direct_target(simulator: Proc) -> dict[str, Any]:
+    return {
+        "port": simulator.port,
+        "path": DIRECT_PATH,
+        "kind": "sse",
+        "body": DIRECT_BODY,
+        "headers": {"api-key": "sim-key"},
+    }
+
+
+def run_loadgen(spec: dict[str, Any], name: str, sampler: Sampler | None = None) -> list[dict[str, Any]]:
+    RAW.mkdir(parents=True, exist_ok=True)
+    spec_path, out_path = RAW / f"{name}.spec.json", RAW / f"{name}.out.json"
+    spec_path.write_bytes(msgspec.json.encode(spec))
+    out_path.unlink(missing_ok=True)
+    limit = spec.get("duration_s", 0) + spec.get("timeout_s", 120) + 60
+    with open(LOGS / "loadgen.log", "ab") as log:
+        subprocess.run(
+            [sys.executable, "-m", "benchmarks.loadgen", str(spec_path), str(out_path)],
+            cwd=ROOT,
+            env=_env(helpers=True),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=limit,
+            check=True,
+        )
+    results = msgspec.json.decode(out_path.read_bytes())
+    if os.environ.get("BENCH_KEEP_RAW") != "1":
+        out_path.unlink()
+    return results
+
+
+def fetch_stamps(simulator: Proc) -> dict[str, list[int]]:
+    with urllib.request.urlopen(f"{simulator.url}/_bench/stamps", timeout=60) as response:
+        return msgspec.json.decode(response.read())
+
+
+def sim_records(simulator: Proc) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(f"{simulator.url}/_sim/requests", timeout=60) as response:
+        return json.loads(response.read())
+
+
+class Sampler:
+    """Samples a process's CPU time and RSS every `interval` seconds, in a thread."""
+
+    def __init__(self, pid: int, interval: float = 0.25) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.samples: list[tuple[int, float, int]] = []  # (monotonic ns, cpu s, rss bytes)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.samples.append((time.monotonic_ns(), cpu_seconds(self.pid), rss_bytes(self.pid)))
+            except OSError:
+                return
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def window(self, t0: int, t1: int) -> tuple[float, float, int]:
+        """(CPU seconds, wall seconds, mean RSS) between the samples nearest to t0 and t1."""
+        inside = [s for s in self.samples if t0 <= s[0] <= t1]
+        if len(inside) < 2:
+            return 0.0, 0.0, 0
+        first, last = inside[0], inside[-1]
+        return last[1] - first[1], (last[0] - first[0]) / 1e9, int(np.mean([s[2] for s in inside]))
+
+
+def percentiles(values: Any, points: tuple[float, ...] = (50, 95, 99)) -> dict[str, float]:
+    array = np.asarray(values, dtype=float)
+    if array.size == 0:
+        return {f"p{p:g}": float("nan") for p in points}
+    return {f"p{p:g}": float(np.percentile(array, p)) for p in points}
+
+
+def paired_latencies_ms(results: list[dict[str, Any]], stamps: dict[str, list[int]], t0: int, t1: int) -> np.ndarray:
+    """Per delta: arrival at the client minus the simulator's send of the same delta of the same stream."""
+    out: list[np.ndarray] = []
+    for result in results:
+        sent = stamps.get(result["marker"])
+        arrivals = result["arrivals"]
+        if not sent or not arrivals:
+            continue
+        n = min(len(sent), len(arrivals))
+        a = np.asarray(arrivals[:n], dtype=np.int64)
+        s = np.asarray(sent[:n], dtype=np.int64)
+        keep = (a >= t0) & (a <= t1)
+        out.append((a[keep] - s[keep]) / 1e6)
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+# --------------------------------------------------------------------------------------------
+# Scenarios
+
+
+def scenario_ttft(rounds: int) -> dict[str, Any]:
+    """Added time to first token and per-chunk latency at one stream at a time, interleaved."""
+    sim = start_simulator(ttft_ms=20, token_ms=10, tokens=6)
+    procs = [sim]
+    try:
+        function = start_function(sim)
+        procs.append(function)
+        peer = start_peer(sim)
+        procs.append(peer)
+        targets = [direct_target(sim), function_target(function), function_target(peer)]
+        names = ["direct", "function", "peer"]
+        run_loadgen({"mode": "ttft", "targets": targets, "rounds": 5}, "ttft-warmup")
+        fetch_stamps(sim)
+        results = run_loadgen({"mode": "ttft", "targets": targets, "rounds": rounds}, "ttft")
+        stamps = fetch_stamps(sim)
+        out: dict[str, Any] = {"rounds": rounds, "ttft_ms": {}, "per_chunk_ms": {}, "samples": {}}
+        for index, name in enumerate(names):
+            mine = [r for r in results if r["target"] == index and r["status"] == 200 and r["first_content"]]
+            ttft = [(r["first_content"] - r["started"]) / 1e6 for r in mine]
+            out["ttft_ms"][name] = percentiles(ttft)
+            out["samples"][name] = ttft
+            lat = paired_latencies_ms(mine, stamps, 0, 2**62)
+            # The first delta's latency includes nothing the others do not, so keep all of them.
+            out["per_chunk_ms"][name] = percentiles(lat)
+            out.setdefault("errors", {})[name] = rounds - len(mine)
+        for name in ("function", "peer"):
+            out["ttft_ms"][f"{name}_added"] = {
+                k: out["ttft_ms"][name][k] - out["ttft_ms"]["direct"][k] for k in out["ttft_ms"]["direct"]
+            }
+            out["per_chunk_ms"][f"{name}_added"] = {
+                k: out["per_chunk_ms"][name][k] - out["per_chunk_ms"]["direct"][k]
+                for k in out["per_chunk_ms"]["direct"]
+            }
+        return out
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+
+
+@contextmanager
+def system(kind: str, sim: Proc):
+    """The system under test for one load point: a fresh process, so no state carries over."""
+    if kind == "direct":
+        yield None
+        return
+    if kind == "peer":
+        proc = start_peer(sim)
+    else:
+        proc = start_function(sim, name=kind, httptools=kind == "function+httptools")
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def load_point(sim: Proc, kind: str, streams: int, tps: float, duration: float, ramp: float) -> dict[str, Any]:
+    """`streams` open streams at `tps` tokens/s each, closed loop, for `duration` seconds."""
+    with system(kind, sim) as proc:
+        target = direct_target(sim) if proc is None else function_target(proc)
+        # Warm up: the first request builds the client and fills the connection pool.
+        run_loadgen({"mode": "load", "targets": [target], "slots": 4, "duration_s": 0.1, "ramp_s": 0}, "warm")
+        time.sleep(0.5)
+        fetch_stamps(sim)
+        idle_rss = rss_bytes(proc.pid) if proc else 0
+        spec = {
+            "mode": "load",
+            "targets": [target],
+            "slots": streams,
+            "duration_s": duration,
+            "ramp_s": ramp,
+            "timeout_s": 90,
+        }
+        sampler = Sampler(proc.pid) if proc else None
+        if sampler:
+            sampler.__enter__()
+        try:
+            results = run_loadgen(spec, f"load-{kind}-{streams}-{tps:g}")
+        finally:
+            if sampler:
+                sampler.__exit__()
+        stamps = fetch_stamps(sim)
+    began = min(r["started"] for r in results)
+    # The window: every slot has started and passed its first token; starts stop at its end.
+    t0 = began + int((ramp + 1.5) * 1e9)
+    t1 = began + int(duration * 1e9)
+    arrivals = np.concatenate([np.asarray(r["arrivals"], dtype=np.int64) for r in results if r["arrivals"]])
+    in_window = int(((arrivals >= t0) & (arrivals <= t1)).sum())
+    lat = paired_latencies_ms(results, stamps, t0, t1)
+    ok = [r for r in results if r["status"] == 200 and r["complete"]]
+    point: dict[str, Any] = {
+        "kind": kind,
+        "streams": streams,
+        "tps": tps,
+        "requests": len(results),
+        "completed": len(ok),
+        "failed": len(results) - len(ok),
+        "statuses": sorted({r["status"] for r in results}),
+        "delivered_tps_per_stream": in_window / ((t1 - t0) / 1e9) / streams,
+        "latency_ms": percentiles(lat, (50, 90, 99, 99.9)),
+        "latency_samples": int(lat.size),
+    }
+    if sampler is not None:
+        cpu, wall, rss = sampler.window(t0, t1)
+        # Deltas in the sampled span (the sampler's first and last samples inside the window).
+        inside = [s for s in sampler.samples if t0 <= s[0] <= t1]
+        s0, s1 = inside[0][0], inside[-1][0]
+        deltas = int(((arrivals >= s0) & (arrivals <= s1)).sum())
+        point.update(
+            cpu_util=cpu / wall if wall else float("nan"),
+            cpu_ms_per_1000=1000 * cpu / deltas * 1000 if deltas else float("nan"),
+            rss_idle_mb=idle_rss / 2**20,
+            rss_loaded_mb=rss / 2**20,
+            kb_per_stream=(rss - idle_rss) / 1024 / streams,
+            peak_rss_mb=max(s[2] for s in sampler.samples) / 2**20,
+        )
+    return point
+
+
+def scenario_load(points: list[tuple[str, int, float]], duration: float, ramp: float, stream_s: float) -> list[dict]:
+    """Each point is (kind, streams, tokens/s); one simulator per token rate."""
+    out = []
+    by_rate: dict[float, list[tuple[str, int]]] = {}
+    for kind, streams, tps in points:
+        by_rate.setdefault(tps, []).append((kind, streams))
+    for tps, items in by_rate.items():
+        sim = start_simulator(ttft_ms=100, token_ms=1000 / tps, tokens=int(stream_s * tps))
+        try:
+            for kind, streams in items:
+                started = time.monotonic()
+                point = load_point(sim, kind, streams, tps, duration, ramp)
+                point["seconds"] = time.monotonic() - started
+                print(_point_line(point), flush=True)
+                out.append(point)
+        finally:
+            sim.stop()
+    return out
+
+
+def _point_line(p: dict[str, Any]) -> str:
+    lat = p["latency_ms"]
+    extra = ""
+    if "cpu_ms_per_1000" in p:
+        extra = f" cpu {p['cpu_util']:.0%} {p['cpu_ms_per_1000']:.0f} ms/1000 deltas, {p['kb_per_stream']:.0f} KiB/stream"
+    return (
+        f"  {p['kind']:>18} {p['streams']:>5} streams @ {p['tps']:g} tok/s: "
+        f"latency p50 {lat['p50']:.2f} p99 {lat['p99']:.2f} ms, {p['delivered_tps_per_stream']:.1f} tok/s delivered, "
+        f"{p['completed']}/{p['requests']} complete{extra} ({p['seconds']:.0f}s)"
+    )
+
+
+def scenario_backpressure(streams: int, tokens: int, pause_s: float) -> dict[str, Any]:
+    """Slow readers: clients stop reading after the first delta; the upstream must stall too."""
+    sim = start_simulator(ttft_ms=0, token_ms=0, tokens=tokens)
+    procs = [sim]
+    try:
+        function = start_function(sim)
+        procs.append(function)
+        run_loadgen({"mode": "load", "targets": [function_target(function)], "slots": 2, "duration_s": 0.1}, "warm")
+        idle = rss_bytes(function.pid)
+        spec = {
+            "mode": "slow",
+            "targets": [function_target(function)],
+            "slots": streams,
+            "pause_s": pause_s,
+            "timeout_s": 120,
+        }
+        timeline: list[dict[str, float]] = []
+        done = threading.Event()
+
+        def watch() -> None:
+            began = time.monotonic()
+            while not done.is_set():
+                try:
+                    records = [r for r in sim_records(sim) if "[bench:" in json.dumps(r["body"])]
+                    sent = sum(r["tokens_sent"] for r in records)
+                    timeline.append(
+                        {
+                            "t": time.monotonic() - began,
+                            "host_rss_mb": rss_bytes(function.pid) / 2**20,
+                            "upstream_tokens_sent": sent,
+                        }
+                    )
+                except OSError:
+                    pass
+                done.wait(0.5)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        results = run_loadgen(spec, "backpressure")
+        done.set()
+        watcher.join()
+        paused = [p for p in timeline if 1.0 <= p["t"] <= pause_s]
+        half = [p for p in paused if p["t"] >= pause_s / 2]
+        return {
+            "streams": streams,
+            "tokens_per_stream": tokens,
+            "pause_s": pause_s,
+            "idle_rss_mb": idle / 2**20,
+            "timeline": timeline,
+            "sent_mid_pause": half[0]["upstream_tokens_sent"] if half else None,
+            "sent_end_pause": paused[-1]["upstream_tokens_sent"] if paused else None,
+            "rss_mid_pause_mb": half[0]["host_rss_mb"] if half else None,
+            "rss_end_pause_mb": paused[-1]["host_rss_mb"] if paused else None,
+            "completed": sum(1 for r in results if r["complete"] and r["status"] == 200),
+            "delivered": sum(len(r["arrivals"]) for r in results),
+        }
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+
+
+def _first_content(port: int, body: bytes, path: str, deadline: float) -> float:
+    """Connect as soon as the port accepts, POST, and return the monotonic time of the first delta."""
+    while True:
+        try:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.002)
+    with sock:
+        head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        sock.sendall(head.encode() + b"Connection: close\r\n\r\n" + body)
+        seen = b""
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                raise RuntimeError(f"no content: {seen[:300]!r}")
+            seen += data
+            if CONTENT_NDJSON.search(seen):
+                return time.monotonic()
+
+
+def scenario_cold_start(runs: int) -> dict[str, Any]:
+    sim = start_simulator(ttft_ms=0, token_ms=1, tokens=5)
+    body = FUNCTION_BODY.replace("{marker}", "cold").encode()
+    out: dict[str, Any] = {"function": [], "peer": [], "function_second_request": []}
+    try:
+        for _ in range(runs):
+            for kind in ("function", "peer"):
+                port = free_port()
+                if kind == "function":
+                    args, env = ["-m", "benchmarks.worker_host", "--port", str(port)], function_env(sim)
+                else:
+                    args = ["-m", "benchmarks.peer", "--port", str(port), "--upstream", sim.url]
+                    env = _env(False)
+                began = time.monotonic()
+                process = subprocess.Popen(
+                    [sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
+                try:
+                    first = _first_content(port, body, "/api/chat/stream", began + 30)
+                    out[kind].append((first - began) * 1000)
+                    if kind == "function":
+                        again = time.monotonic()
+                        out["function_second_request"].append(
+                            (_first_content(port, body, "/api/chat/stream", again + 5) - again) * 1000
+                        )
+                finally:
+                    process.terminate()
+                    process.wait(10)
+        out["import"] = import_times(runs)
+        return out
+    finally:
+        sim.stop()
+
+
+WATCHED_IMPORTS = (
+    "function_app",
+    "azure.functions",
+    "azurefunctions.extensions.http.fastapi",
+    "fastapi",
+    "uvicorn",
+    "pydantic",
+    "chat.endpoints",
+    "chat.upstream",
+    "openai",
+    "httpx2",
+    "azure.core.exceptions",
+    "msgspec",
+)
+
+
+def import_times(runs: int) -> dict[str, Any]:
+    """`python -X importtime -c 'import function_app'`: cumulative µs per watched module, medians."""
+    env = function_env(Proc("none", None, "http://127.0.0.1:1"))  # type: ignore[arg-type]
+    per_module: dict[str, list[float]] = {name: [] for name in WATCHED_IMPORTS}
+    walls: list[float] = []
+    baseline: list[float] = []
+    for _ in range(runs):
+        began = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", "import function_app"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        walls.append((time.monotonic() - began) * 1000)
+        began = time.monotonic()
+        subprocess.run([sys.executable, "-c", "pass"], cwd=ROOT, env=env, check=True)
+        baseline.append((time.monotonic() - began) * 1000)
+        seen: dict[str, float] = {}
+        for line in done.stderr.splitlines():
+            match = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)", line)
+            if match and match.group(4) in per_module:
+                seen[match.group(4)] = max(seen.get(match.group(4), 0), int(match.group(2)) / 1000)
+        for name, value in seen.items():
+            per_module[name].append(value)
+    return {
+        "cumulative_ms": {k: float(np.median(v)) for k, v in per_module.items() if v},
+        "process_with_import_ms": float(np.median(walls)),
+        "bare_interpreter_ms": float(np.median(baseline)),
+    }
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    with open("/proc/cpuinfo", encoding="utf-8") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    packages = {}
+    from importlib import metadata
+
+    for name in (
+        "openai",
+        "httpx2",
+        "aiohttp",
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "h11",
+        "msgspec",
+        "azure-functions",
+        "azurefunctions-extensions-http-fastapi",
+        "matplotlib",
+    ):
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            packages[name] = "not installed"
+    helpers = {}
+    for name in ("httptools", "uvloop"):
+        found = list(HELPERS.glob(f"{name}-*.dist-info"))
+        helpers[name] = found[0].name.split("-")[1] if found else "not installed"
+    mem_kb = 0
+    with open("/proc/meminfo", encoding="utf-8") as info:
+        mem_kb = int(info.readline().split()[1])
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gib": round(mem_kb / 2**20, 1),
+        "python": sys.version.split()[0],
+        "kernel": os.uname().release,
+        "packages": packages,
+        "helpers": helpers,
+        "commit": commit.strip(),
+    }
+
+
+@dataclass
+class Plan:
+    quick: bool
+    ttft_rounds: int
+    duration: float
+    ramp: float
+    stream_s: float
+    points: list[tuple[str, int, float]] = field(default_factory=list)
+    cold_runs: int = 3
+    bp_streams: int = 8
+    bp_tokens: int = 30000
+    bp_pause: float = 6.0
+
+
+def plan(quick: bool) -> Plan:
+    if quick:
+        return Plan(
+            quick=True,
+            ttft_rounds=40,
+            duration=9,
+            ramp=2,
+            stream_s=4,
+            points=[
+                ("direct", 500, 50),
+                ("function", 100, 50),
+                ("function", 500, 50),
+                ("peer", 500, 50),
+            ],
+            cold_runs=2,
+            bp_streams=4,
+            bp_tokens=20000,
+            bp_pause=4.0,
+        )
+    sweep = [100, 250, 500, 1000, 1500, 2000]
+    points = [("direct", n, 50) for n in (100, 500, 1000, 2000)]
+    points += [("function", n, 50) for n in sweep]
+    points += [("peer", n, 50) for n in (100, 500, 1000, 2000)]
+    points += [("function+httptools", n, 50) for n in (500, 1000, 2000)]
+    points += [("function", 500, 30), ("function", 500, 100), ("direct", 500, 100)]
+    return Plan(quick=False, ttft_rounds=200, duration=15, ramp=3, stream_s=6, points=points, cold_runs=5)
+
+
+def save(results: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(results, indent=1, default=float))
