@@ -73,6 +73,7 @@ def print_table(results: dict[str, Any]) -> None:
     load = results.get("load")
     if load:
         mem = load["memory"]
+        diff, tol = mem["after_minus_warm"], mem["tolerance"]
         ttft = load["ttft_ms"]
         rows += [
             ("load: streams held (peak open)", f"{load['peak_open_streams']} of {load['streams']}"),
@@ -87,11 +88,24 @@ def print_table(results: dict[str, Any]) -> None:
             ("load: upstream TTFT (configured)", f"{ttft['configured_upstream']} ms"),
             ("load: host CPU", f"{load['host_cpu_percent']} %"),
             ("load: delivered", f"{load['delivered_chars_per_s']} chars/s"),
-            ("memory: cold / warm baseline", f"{mem['cold_baseline_mib']} / {mem['warm_baseline_mib']} MiB"),
-            ("memory: peak / held median", f"{mem['peak_mib']} / {mem['held_median_mib']} MiB"),
+            ("load: stream seconds nominal / p50 / p99", _streams_seconds(load["stream_seconds"])),
+            (
+                "load: load generator CPU / loop lag p99",
+                f"{load['load_generator_cpu_percent']} % / {load['load_generator_loop_lag_ms']['p99']} ms",
+            ),
+            ("memory: RSS cold / warm baseline", f"{mem['cold']['rss_mib']} / {mem['warm_baseline']['rss_mib']} MiB"),
+            ("memory: RSS peak / held median", f"{mem['peak_rss_mib']} / {mem['held_median_rss_mib']} MiB"),
             ("memory: per open stream", f"{mem['per_open_stream_kib']} KiB"),
-            ("memory: after settle + GC", f"{mem['after_settle_gc_mib']} MiB"),
-            ("memory: after - warm (tolerance)", f"{mem['after_minus_warm_mib']} MiB ({mem['tolerance_mib']} MiB)"),
+            ("memory: RSS after settle + GC", f"{mem['after']['rss_mib']} MiB"),
+            (
+                "memory: after - warm, RSS trimmed",
+                f"{diff['rss_after_malloc_trim_mib']} MiB (tolerance {tol['rss_after_malloc_trim_mib']} MiB)",
+            ),
+            ("memory: after - warm, gc objects", f"{diff['gc_objects']} (tolerance {tol['gc_objects']})"),
+            (
+                "memory: after - warm, allocated blocks",
+                f"{diff['allocated_blocks']} (tolerance {tol['allocated_blocks']})",
+            ),
             ("load: PASSED", load["passed"]),
         ]
     over = results.get("overload")
@@ -108,6 +122,10 @@ def print_table(results: dict[str, Any]) -> None:
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
+
+
+def _streams_seconds(seconds: dict[str, Any]) -> str:
+    return f"{seconds['nominal_mean']} / {seconds['p50']} / {seconds['p99']} s"
 
 
 async def main() -> int:
