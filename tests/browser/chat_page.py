@@ -72,5 +72,17 @@ def wait_ended(page: Any, count: int | None = None, timeout: float = 20_000) -> 
     return item.get_attribute("data-state")
 
 
+def wait_for_text(page: Any, longer_than: int = 0) -> None:
+    """Wait until the last answer shows more than `longer_than` characters."""
+    page.wait_for_function(
+        """(n) => {
+            const answers = document.querySelectorAll('.message.assistant');
+            const text = answers[answers.length - 1]?.querySelector('.answer-text').textContent || '';
+            return text.length > n;
+        }""",
+        arg=longer_than,
+    )
+
+
 def answer_text(page: Any) -> str:
     return last_answer(page).locator(".answer-text").text_content()

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from tests.browser.chat_page import answer_text, last_answer, observe, open_chat, seen, send, wait_ended
+import itertools
+
+from tests.browser.chat_page import (
+    answer_text,
+    last_answer,
+    observe,
+    open_chat,
+    seen,
+    send,
+    wait_ended,
+    wait_for_text,
+)
 from tests.harness import Host, Simulator
 
 REPLY = (
@@ -19,7 +30,7 @@ def test_reply_appears_progressively_after_progress(page, host: Host, sim: Simul
     send(page, f"Tell me about streaming {marker}")
 
     # Text is on screen while the simulator is still sending tokens: it really streams.
-    page.wait_for_function("() => (document.querySelector('.message.assistant .answer-text')?.textContent || '').length")
+    wait_for_text(page)
     assert not sim.record(marker)["finished"], "the first words should show before the model finishes"
 
     assert wait_ended(page) == "done"
@@ -41,7 +52,7 @@ def test_reply_appears_progressively_after_progress(page, host: Host, sim: Simul
     # Many distinct partial states, each growing the one before.
     distinct = [t for i, t in enumerate(texts) if t and (i == 0 or t != texts[i - 1])]
     assert len(distinct) >= 8, distinct
-    for before, after in zip(distinct, distinct[1:], strict=False):
+    for before, after in itertools.pairwise(distinct):
         assert after.startswith(before)
     assert distinct[-1] == REPLY
     # The finished answer is announced once, politely; tokens are not.
@@ -56,7 +67,7 @@ def test_stop_keeps_partial_text_and_closes_upstream(page, host: Host, sim: Simu
     marker = sim.rule(reply=REPLY * 3, ttft_ms=50, token_ms=80)
     open_chat(page, host.url)
     send(page, f"A long one please {marker}")
-    page.wait_for_function("() => (document.querySelector('.message.assistant .answer-text')?.textContent || '').length > 20")
+    wait_for_text(page, 20)
     assert page.locator("#send").is_hidden()
     page.click("#stop")
 

@@ -181,9 +181,9 @@ function timingNote(context) {
 function announce(text) {
   // Clear first so that the same words are announced again.
   ui.announcer.textContent = "";
-  requestAnimationFrame(() => {
+  setTimeout(() => {
     ui.announcer.textContent = text;
-  });
+  }, 50);
 }
 
 // ---- one turn ----------------------------------------------------------------------------
@@ -264,7 +264,8 @@ async function answer() {
   const controller = new AbortController();
   const turn = { controller, flush: () => {} };
   setBusy(turn);
-  const messages = state.history.map(({ role, content }) => ({ role, content }));
+  const history = state.history; // "New chat" replaces it: a late ending must not leak into the next chat
+  const messages = history.map(({ role, content }) => ({ role, content }));
   const streaming = ui.streaming.checked;
   view.item.dataset.mode = streaming ? "stream" : "whole";
   try {
@@ -272,11 +273,12 @@ async function answer() {
     const context = await (streaming ? streamAnswer : completeAnswer)(view, messages, controller);
     // Stop pressed while the last words were still being revealed: the answer is complete.
     if (controller.signal.aborted && !context?.finish_reason) throw new DOMException("stopped", "AbortError");
-    state.history.push({ role: "assistant", content: view.content });
+    history.push({ role: "assistant", content: view.content });
     view.end("done", timingNote(context));
-    announce(`Answer: ${view.content}`);
+    if (history === state.history) announce(`Answer: ${view.content}`);
   } catch (error) {
-    if (view.content) state.history.push({ role: "assistant", content: view.content });
+    if (view.content) history.push({ role: "assistant", content: view.content });
+    if (history !== state.history) return; // the chat was cleared meanwhile
     if (error?.name === "AbortError") {
       view.end("stopped");
       announce("Stopped. The partial answer is kept.");
@@ -354,7 +356,7 @@ function wire() {
   });
   ui.prompt.addEventListener("input", fitPrompt);
   document.addEventListener("keydown", (event) => {
-    if (event.key === "Escape" && state.turn) {
+    if (event.key === "Escape" && state.turn && !event.isComposing) {
       event.preventDefault();
       stop();
     }

@@ -1,0 +1,126 @@
+"""How the page looks and behaves as deployed: the SWA headers, phone widths, zoom, dark mode, screenshots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.browser.chat_page import answer_text, open_chat, send, wait_ended
+from tests.browser.conftest import swa_headers
+from tests.harness import ROOT, Host, Simulator
+
+SCREENSHOT = ROOT / "docs" / "screenshot.png"
+OUTPUT = ROOT / "test-results" / "browser"  # ignored by git: extra screenshots to look at
+
+QUESTION = "How do I say “good morning” in Japanese? Add an emoji or two."
+ANSWER = (
+    "In Japanese, “good morning” is おはようございます (ohayō gozaimasu) ☀️.\n\n"
+    "Among friends the short form おはよう is fine. In Chinese it is 早上好 (zǎoshang hǎo) 🌅, "
+    "and in Korean 좋은 아침이에요."
+)
+
+
+def converse(page, sim: Simulator) -> None:
+    marker = sim.rule(match="good morning", reply=ANSWER, token_ms=2)
+    send(page, QUESTION)
+    assert wait_ended(page) == "done"
+    follow = sim.rule(match="formal", reply="The polite form おはようございます works everywhere 🙇.", token_ms=2)
+    send(page, "And which one is more formal?")
+    assert wait_ended(page, count=2) == "done"
+    assert marker and follow
+
+
+def test_screenshot_of_a_finished_conversation(browser, host: Host, sim: Simulator) -> None:
+    context = browser.new_context(viewport={"width": 1000, "height": 620}, color_scheme="light")
+    try:
+        page = context.new_page()
+        open_chat(page, host.url)
+        converse(page, sim)
+        assert answer_text(page).startswith("The polite form")
+        page.locator("#prompt").blur()
+        page.mouse.move(0, 0)
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT))
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "viewport", "scheme"),
+    [("phone", {"width": 390, "height": 780}, "light"), ("dark", {"width": 1100, "height": 800}, "dark")],
+)
+def test_phone_and_dark(browser, host: Host, sim: Simulator, name: str, viewport: dict, scheme: str) -> None:
+    context = browser.new_context(
+        viewport=viewport, color_scheme=scheme, device_scale_factor=2 if name == "phone" else 1
+    )
+    try:
+        page = context.new_page()
+        open_chat(page, host.url)
+        converse(page, sim)
+        page.locator("#prompt").blur()
+        overflow = page.evaluate("document.scrollingElement.scrollWidth - document.scrollingElement.clientWidth")
+        assert overflow <= 0, "no sideways scrolling"
+        OUTPUT.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(OUTPUT / f"{name}.png"))
+    finally:
+        context.close()
+
+
+def test_reflows_at_400_percent_zoom(browser, host: Host, sim: Simulator) -> None:
+    """WCAG 1.4.10: 1280 px at 400 % zoom is a 320 CSS px viewport; nothing may need sideways scrolling."""
+    context = browser.new_context(viewport={"width": 320, "height": 256}, device_scale_factor=4)
+    try:
+        page = context.new_page()
+        open_chat(page, host.url)
+        assert page.locator(".suggestion").first.is_visible()
+        converse(page, sim)
+        assert page.evaluate("document.scrollingElement.scrollWidth <= document.scrollingElement.clientWidth")
+        assert page.locator("#prompt").is_visible()
+        OUTPUT.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(OUTPUT / "zoom400.png"))
+    finally:
+        context.close()
+
+
+def test_page_works_under_the_static_web_app_headers(page, host: Host, sim: Simulator) -> None:
+    """Serve every file with staticwebapp.config.json's globalHeaders: the CSP must not block anything."""
+    headers = swa_headers()
+    assert "connect-src 'self'" in headers["Content-Security-Policy"]
+    page.add_init_script(
+        "window.__violations = [];"
+        "document.addEventListener('securitypolicyviolation', (e) => window.__violations.push(e.violatedDirective));"
+    )
+
+    def with_headers(route) -> None:
+        if "/api/" in route.request.url:
+            route.continue_()
+            return
+        response = route.fetch()
+        route.fulfill(response=response, headers={**response.headers, **headers})
+
+    page.route("**/*", with_headers)
+    open_chat(page, host.url)
+    marker = sim.rule(reply="Allowed by the policy ✓", token_ms=5)
+    send(page, f"CSP {marker}")
+    assert wait_ended(page) == "done"
+    page.get_by_role("button", name="New chat").click()
+    assert page.evaluate("window.__violations") == []
+    assert page.page_errors == []
+
+
+def test_static_web_app_config_is_sound() -> None:
+    import json
+
+    config = json.loads((ROOT / "web" / "staticwebapp.config.json").read_text(encoding="utf-8"))
+    fallback = config["navigationFallback"]
+    assert fallback["rewrite"] == "/index.html"
+    assert "/api/*" in fallback["exclude"]
+    assert not any(r["route"].startswith("/api") for r in config.get("routes", [])), "/api/* is the linked backend's"
+    csp = config["globalHeaders"]["Content-Security-Policy"]
+    for directive in ("default-src 'self'", "script-src 'self'", "frame-ancestors 'none'", "object-src 'none'"):
+        assert directive in csp
+    assert "unsafe" not in csp
+    web_config = json.loads((ROOT / "web" / "config.json").read_text(encoding="utf-8"))
+    assert web_config == {"apiBase": "", "framing": "ndjson"}
+    assert Path(ROOT / "web" / "index.html").read_text(encoding="utf-8").count("<script") == 1
