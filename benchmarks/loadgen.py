@@ -18,7 +18,6 @@ import re
 import socket
 import sys
 import time
-from typing import Any
 
 import msgspec
 
@@ -49,9 +48,10 @@ class Spec(msgspec.Struct):
     slots: int = 0  # load/slow: concurrent streams
     duration_s: float = 10.0  # load: start streams until then
     ramp_s: float = 2.0  # load: spread the first starts over this long
-    pause_s: float = 0.0  # slow: stop reading for this long after the first delta
+    pause_s: float = 0.0  # slow: stop reading for this long after the first delta, then disconnect
     timeout_s: float = 120.0
     seed: int = 1
+    prefix: str = ""  # makes markers unique across runs
 
 
 class Result(msgspec.Struct):
@@ -98,7 +98,8 @@ class Stream(asyncio.Protocol):
                 result.first_content = now
                 if self.pause_after_first and self.transport is not None:
                     self.transport.pause_reading()
-                    asyncio.get_running_loop().call_later(self.pause_after_first, self.transport.resume_reading)
+                    # Then go away without reading on: the function must close the upstream.
+                    asyncio.get_running_loop().call_later(self.pause_after_first, self._finish)
             result.arrivals.extend([now] * count)
         if buffer.endswith(TERMINATOR):
             result.complete = True
@@ -134,7 +135,7 @@ class Runner:
     async def one(self, index: int, pause: float = 0.0) -> Result:
         target = self.spec.targets[index]
         self.counter += 1
-        marker = f"{self.counter:x}t{index}"
+        marker = f"{self.spec.prefix}{self.counter:x}t{index}"
         result = Result(marker=marker, target=index, started=time.monotonic_ns())
         self.results.append(result)
         loop = asyncio.get_running_loop()
@@ -189,7 +190,8 @@ async def _main(spec: Spec) -> list[Result]:
 
 
 def main() -> None:
-    spec = msgspec.json.decode(open(sys.argv[1], "rb").read(), type=Spec)
+    with open(sys.argv[1], "rb") as source:
+        spec = msgspec.json.decode(source.read(), type=Spec)
     raise_fd_limit()
     use_uvloop()
     print("loadgen started", flush=True)

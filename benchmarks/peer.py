@@ -26,7 +26,8 @@ from benchmarks._common import raise_fd_limit
 def build_app(upstream: str) -> FastAPI:
     app = FastAPI()
     # Pool sized like the function's, so neither queues for a connection at high concurrency.
-    http_client = openai.DefaultAsyncHttpxClient(limits=httpx2.Limits(max_connections=5000, max_keepalive_connections=100))
+    limits = httpx2.Limits(max_connections=5000, max_keepalive_connections=100)
+    http_client = openai.DefaultAsyncHttpxClient(limits=limits)
     client = openai.AsyncAzureOpenAI(
         azure_endpoint=upstream, api_version="2024-10-21", api_key="sim-key", max_retries=0, http_client=http_client
     )
@@ -59,9 +60,7 @@ def main() -> None:
     parser.add_argument("--upstream", required=True)
     args = parser.parse_args()
     raise_fd_limit()
-    config = uvicorn.Config(
-        build_app(args.upstream), host="127.0.0.1", port=args.port, loop="asyncio", http="h11"
-    )
+    config = uvicorn.Config(build_app(args.upstream), host="127.0.0.1", port=args.port, loop="asyncio", http="h11")
     print(f"Peer ready on http://127.0.0.1:{args.port}", flush=True)
     asyncio.run(uvicorn.Server(config).serve())
 

@@ -1,2 +1,504 @@
-def render(results, quick):
-    pass
+"""Turn one run's results into benchmarks/RESULTS.md and the PNG plots under benchmarks/results/."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from benchmarks._common import BENCH
+
+PLOTS = BENCH / "results"
+COLOURS = {"direct": "#777777", "function": "#1f77b4", "peer": "#d62728", "function+httptools": "#2ca02c"}
+LATENCY_LIMIT_MS = 50.0
+plt.rcParams.update({"figure.dpi": 110, "font.size": 10, "axes.grid": True, "grid.alpha": 0.3})
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+def _points(results: dict[str, Any], kind: str, tps: float = 50) -> list[dict[str, Any]]:
+    return sorted(
+        (p for p in results.get("load", []) if p["kind"] == kind and p["tps"] == tps), key=lambda p: p["streams"]
+    )
+
+
+def crossing(points: list[dict[str, Any]], limit: float = LATENCY_LIMIT_MS) -> tuple[str, float | None]:
+    """The stream count where p99 latency passes `limit`, interpolated on log latency between points."""
+    below = None
+    for point in points:
+        p99 = point["latency_ms"]["p99"]
+        if p99 > limit:
+            if below is None:
+                return f"below {point['streams']}", None
+            b99 = below["latency_ms"]["p99"]
+            frac = (math.log(limit) - math.log(max(b99, 1e-3))) / (math.log(p99) - math.log(max(b99, 1e-3)))
+            value = below["streams"] + frac * (point["streams"] - below["streams"])
+            return f"≈{value:.0f}", value
+        below = point
+    if below is None:
+        return "not measured", None
+    return f"above {below['streams']} (the largest tested)", None
+
+
+# --------------------------------------------------------------------------------------------
+# Plots
+
+
+def plot_ttft(results: dict[str, Any]) -> str:
+    samples = results["ttft"]["samples"]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name in ("direct", "function", "peer"):
+        values = np.sort(np.asarray(samples[name]))
+        ax.step(values, np.arange(1, values.size + 1) / values.size, where="post", label=name, color=COLOURS[name])
+    ax.set_xlabel("time to first content byte at the client (ms), simulator TTFT = 20 ms")
+    ax.set_ylabel("fraction of requests")
+    ax.set_title("Time to first token, one stream at a time (interleaved)")
+    ax.legend(loc="lower right")
+    return _save(fig, "ttft.png")
+
+
+def plot_latency(results: dict[str, Any]) -> str:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for ax, key, title in ((axes[0], "p50", "median"), (axes[1], "p99", "99th percentile")):
+        for kind, colour in COLOURS.items():
+            points = _points(results, kind)
+            if points:
+                xs = [p["streams"] for p in points]
+                ys = [max(p["latency_ms"][key], 1e-3) for p in points]
+                ax.plot(xs, ys, marker="o", color=colour, label=kind)
+        ax.axhline(LATENCY_LIMIT_MS, color="black", linestyle="--", linewidth=0.8)
+        ax.axhline(1.0, color="black", linestyle=":", linewidth=0.8)
+        ax.text(ax.get_xlim()[0], LATENCY_LIMIT_MS * 1.1, " 50 ms", fontsize=8)
+        ax.text(ax.get_xlim()[0], 1.1, " 1 ms", fontsize=8)
+        ax.set_yscale("log")
+        ax.set_xlabel("open streams (50 tokens/s each), one worker process")
+        ax.set_title(f"Per-delta latency, {title}")
+    axes[0].set_ylabel("client arrival − model send (ms, log)")
+    axes[0].legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return _save(fig, "latency_vs_streams.png")
+
+
+def plot_cpu_memory(results: dict[str, Any]) -> str:
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    for kind, colour in COLOURS.items():
+        points = [p for p in _points(results, kind) if "cpu_ms_per_1000" in p]
+        if not points:
+            continue
+        xs = [p["streams"] for p in points]
+        axes[0].plot(xs, [p["cpu_ms_per_1000"] for p in points], marker="o", color=colour, label=kind)
+        axes[1].plot(xs, [100 * p["cpu_util"] for p in points], marker="o", color=colour, label=kind)
+        axes[2].plot(xs, [p["kb_per_stream"] for p in points], marker="o", color=colour, label=kind)
+    axes[0].axhline(250, color="black", linestyle="--", linewidth=0.8)
+    axes[0].set_title("CPU ms per 1,000 forwarded deltas")
+    axes[1].set_title("CPU use of the process (% of one core)")
+    axes[1].axhline(100, color="black", linestyle="--", linewidth=0.8)
+    axes[2].set_title("Memory per open stream (KiB RSS)")
+    for ax in axes:
+        ax.set_xlabel("open streams (50 tokens/s each)")
+        ax.set_ylim(bottom=0)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, "cpu_memory.png")
+
+
+def plot_backpressure(results: dict[str, Any]) -> str:
+    bp = results["backpressure"]
+    timeline = bp["timeline"]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    t = [p["t"] for p in timeline]
+    ax.plot(
+        t, [p["upstream_tokens_sent"] for p in timeline], color="#1f77b4", marker=".", label="tokens the model sent"
+    )
+    ax.axvspan(0, bp["pause_s"], color="#ffcc00", alpha=0.2, label="clients not reading")
+    ax.axhline(bp["streams"] * bp["tokens_per_stream"], color="#1f77b4", linestyle=":", linewidth=0.8)
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("upstream tokens sent (all slow streams)")
+    ax2 = ax.twinx()
+    ax2.plot(t, [p["host_rss_mb"] for p in timeline], color="#d62728", marker=".", label="function RSS (MiB)")
+    ax2.set_ylabel("function process RSS (MiB)")
+    ax2.set_ylim(0, max(p["host_rss_mb"] for p in timeline) * 1.3)
+    ax2.grid(False)
+    lines = ax.get_legend_handles_labels()
+    lines2 = ax2.get_legend_handles_labels()
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="center right", fontsize=8)
+    ax.set_title(f"Back-pressure: {bp['streams']} clients stop reading for {bp['pause_s']:g} s")
+    fig.tight_layout()
+    return _save(fig, "backpressure.png")
+
+
+def plot_cold(results: dict[str, Any]) -> str:
+    cold = results["cold"]
+    imports = cold["import"]["cumulative_ms"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [1, 2]})
+    names = ["function", "peer"]
+    medians = [float(np.median(cold[n])) for n in names]
+    axes[0].bar(names, medians, color=[COLOURS[n] for n in names])
+    for i, value in enumerate(medians):
+        axes[0].text(i, value, f"{value:.0f} ms", ha="center", va="bottom")
+    axes[0].set_ylabel("ms (median)")
+    axes[0].set_title("Fresh process → first streamed delta")
+    order = sorted(imports.items(), key=lambda kv: kv[1])
+    axes[1].barh([k for k, _ in order], [v for _, v in order], color="#1f77b4")
+    axes[1].set_xlabel("cumulative import time (ms, median, python -X importtime)")
+    axes[1].set_title("import function_app: where the time goes")
+    fig.tight_layout()
+    return _save(fig, "cold_start.png")
+
+
+def _save(fig: Any, name: str) -> str:
+    PLOTS.mkdir(parents=True, exist_ok=True)
+    fig.savefig(PLOTS / name)
+    plt.close(fig)
+    return f"results/{name}"
+
+
+# --------------------------------------------------------------------------------------------
+# Markdown
+
+
+def render(results: dict[str, Any], quick: bool = False) -> Path:
+    lines: list[str] = []
+    add = lines.append
+    machine = results["machine"]
+    mode = "quick (`--quick`)" if quick else "full"
+    add("# Benchmarks: what the function adds to the model's own stream")
+    add("")
+    add(
+        f"Generated by `python -m benchmarks{' --quick' if quick else ''}` ({mode} run, {results['started']} UTC, "
+        f"commit `{machine['commit']}`, {results['seconds'] / 60:.1f} min). Every figure below comes from that one "
+        "run; rerun the command to refresh this file and the plots."
+    )
+    add("")
+    add("## Summary")
+    add("")
+    for line in _summary(results):
+        add(line)
+    add("")
+    _ttft_section(results, add)
+    _load_section(results, add)
+    _backpressure_section(results, add)
+    _cold_section(results, add)
+    _flex_section(results, add)
+    _method_section(results, add)
+    out = BENCH / ("RESULTS-quick.md" if quick else "RESULTS.md")
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (BENCH / "results" / ("summary-quick.json" if quick else "summary.json")).write_text(
+        json.dumps({k: v for k, v in results.items() if k not in ("ttft",)}, indent=1, default=float)
+    )
+    print(f"wrote {out.relative_to(BENCH.parent)}")
+    return out
+
+
+def _goal(ok: bool | None) -> str:
+    return "–" if ok is None else ("met" if ok else "**not met**")
+
+
+def _summary(results: dict[str, Any]) -> list[str]:
+    rows = ["| Goal | Measured | |", "|---|---|---|"]
+    if "ttft" in results:
+        added = results["ttft"]["ttft_ms"]["function_added"]["p50"]
+        peer = results["ttft"]["ttft_ms"]["peer_added"]["p50"]
+        rows.append(f"| Added TTFT under 1.5 ms p50 | {added:.2f} ms (peer {peer:.2f} ms) | {_goal(added < 1.5)} |")
+    fn = {p["streams"]: p for p in _points(results, "function")}
+    direct = {p["streams"]: p for p in _points(results, "direct")}
+    if 500 in fn:
+        p = fn[500]
+        cpu = p["cpu_ms_per_1000"]
+        rows.append(f"| ≤ 250 CPU ms per 1,000 deltas at 500 streams | {cpu:.0f} ms | {_goal(cpu <= 250)} |")
+        added = p["latency_ms"]["p99"] - (direct[500]["latency_ms"]["p99"] if 500 in direct else 0)
+        rows.append(
+            f"| Added per-delta latency under 1 ms p99, 500 streams at 50 tokens/s | {added:.1f} ms "
+            f"(p99 {p['latency_ms']['p99']:.1f} ms through the function, "
+            f"{direct[500]['latency_ms']['p99'] if 500 in direct else float('nan'):.1f} ms direct) | "
+            f"{_goal(added < 1)} |"
+        )
+    if 2000 in fn:
+        p = fn[2000]
+        rows.append(
+            f"| 2,000 concurrent streams on one worker all complete | {p['completed']}/{p['requests']} complete, "
+            f"{p['delivered_tps_per_stream']:.1f} of 50 tokens/s delivered | {_goal(p['failed'] == 0)} |"
+        )
+    if "cold" in results:
+        cold = float(np.median(results["cold"]["function"]))
+        rows.append(f"| Cold start to first byte under 1 s locally | {cold:.0f} ms (median) | {_goal(cold < 1000)} |")
+    return rows
+
+
+def _ttft_section(results: dict[str, Any], add: Any) -> None:
+    if "ttft" not in results:
+        return
+    t = results["ttft"]
+    add("## Time to first token")
+    add("")
+    add(
+        f"One stream at a time, {t['rounds']} rounds; each round sends one request directly to the simulator, one "
+        "through the function and one through the peer, in a fresh random order, each on a new connection. TTFT "
+        "is measured at the client from the start of its connect to the first content delta."
+    )
+    add("")
+    add("| ms | p50 | p95 | p99 |")
+    add("|---|---|---|---|")
+    for name in ("direct", "function", "peer", "function_added", "peer_added"):
+        row = t["ttft_ms"][name]
+        label = name.replace("_added", " − direct (added)")
+        add(f"| {label} | {_fmt(row['p50'])} | {_fmt(row['p95'])} | {_fmt(row['p99'])} |")
+    add("")
+    add("Per-delta latency in the same runs (one stream open, so nothing queues):")
+    add("")
+    add("| ms | p50 | p95 | p99 |")
+    add("|---|---|---|---|")
+    for name in ("direct", "function", "peer"):
+        row = t["per_chunk_ms"][name]
+        add(f"| {name} | {_fmt(row['p50'], 3)} | {_fmt(row['p95'], 3)} | {_fmt(row['p99'], 3)} |")
+    add("")
+    add(f"![TTFT]({plot_ttft(results)})")
+    add("")
+
+
+def _load_section(results: dict[str, Any], add: Any) -> None:
+    if "load" not in results:
+        return
+    plan = results["load_plan"]
+    add("## Open streams on one worker process")
+    add("")
+    add(
+        f"Closed loop: N slots each run one stream after another ({plan['stream_s']:g} s of tokens after a 100 ms "
+        f"TTFT) for {plan['duration_s']:g} s, starts spread over the first {plan['ramp_s']:g} s. Figures are taken "
+        "in the steady window (after the ramp, until starts stop). Latency is per delta: arrival at the client "
+        "minus the simulator's send of that same delta of the same stream. CPU is the function's (or peer's) "
+        "process from /proc; memory per stream is (mean RSS in the window − idle RSS) / N."
+    )
+    add("")
+    add(
+        "| system | streams | tok/s | latency p50 | p99 | p99.9 | delivered tok/s/stream | complete | CPU % | "
+        "CPU ms / 1k deltas | KiB / stream | other load (cores) |"
+    )
+    add("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for p in sorted(results["load"], key=lambda p: (p["tps"], list(COLOURS).index(p["kind"]), p["streams"])):
+        lat = p["latency_ms"]
+        cpu = f"{100 * p['cpu_util']:.0f}" if "cpu_util" in p else "–"
+        add(
+            f"| {p['kind']} | {p['streams']} | {p['tps']:g} | {_fmt(lat['p50'])} | {_fmt(lat['p99'])} | "
+            f"{_fmt(lat['p99.9'])} | {p['delivered_tps_per_stream']:.1f} | {p['completed']}/{p['requests']} | {cpu} | "
+            f"{_fmt(p.get('cpu_ms_per_1000'), 0)} | {_fmt(p.get('kb_per_stream'), 0)} | "
+            f"{_fmt(p.get('other_load_cores'), 2)} |"
+        )
+    add("")
+    label, _ = crossing(_points(results, "function"))
+    peer_label, _ = crossing(_points(results, "peer"))
+    add(
+        f"Where the function's per-delta p99 passes {LATENCY_LIMIT_MS:g} ms on one worker: **{label} streams** "
+        f"(peer: {peer_label})."
+    )
+    add("")
+    add(f"![latency]({plot_latency(results)})")
+    add("")
+    add(f"![cpu and memory]({plot_cpu_memory(results)})")
+    add("")
+
+
+def _backpressure_section(results: dict[str, Any], add: Any) -> None:
+    if "backpressure" not in results:
+        return
+    bp = results["backpressure"]
+    total = bp["streams"] * bp["tokens_per_stream"]
+    add("## Back-pressure: slow clients")
+    add("")
+    add(
+        f"{bp['streams']} clients (16 KiB receive buffer) ask for {bp['tokens_per_stream']} tokens each from a "
+        f"simulator that sends as fast as it can, read the first delta, then stop reading for {bp['pause_s']:g} s, "
+        "then disconnect."
+    )
+    add("")
+    add("| | mid-pause | end of pause |")
+    add("|---|---|---|")
+    add(f"| tokens the model had sent (of {total}) | {bp['sent_mid_pause']} | {bp['sent_end_pause']} |")
+    add(
+        f"| function RSS (MiB; idle {bp['idle_rss_mb']:.0f}) | {_fmt(bp['rss_mid_pause_mb'], 1)} | "
+        f"{_fmt(bp['rss_end_pause_mb'], 1)} |"
+    )
+    add("")
+    stalled = (
+        bp["sent_mid_pause"] is not None
+        and bp["sent_mid_pause"] == bp["sent_end_pause"]
+        and bp["sent_end_pause"] < total
+    )
+    add(
+        (
+            "The upstream stalls while the clients do not read (the count does not move during the pause), and memory "
+            "stays flat: the bounded queue plus the sockets' buffers are all a slow client can hold. "
+        )
+        if stalled
+        else "**The upstream kept sending while the clients were not reading: back-pressure did not reach it.** "
+    )
+    add(
+        f"When the clients then disconnect, the function closed {bp['upstream_closed_early']}/{bp['streams']} "
+        "upstream requests early (the simulator saw the close before its last token)."
+    )
+    add("")
+    add(f"![back-pressure]({plot_backpressure(results)})")
+    add("")
+
+
+def _cold_section(results: dict[str, Any], add: Any) -> None:
+    if "cold" not in results:
+        return
+    cold = results["cold"]
+    imp = cold["import"]
+    add("## Cold start")
+    add("")
+    add(
+        "A fresh `python -m benchmarks.worker_host` (or the peer) is spawned and polled every 2 ms; the first "
+        "request goes out as soon as the port accepts, against a simulator with no TTFT. Times are from spawn "
+        "to the first content delta at the client (median of the runs)."
+    )
+    add("")
+    add("| | median ms | runs |")
+    add("|---|---|---|")
+    add(
+        f"| function: fresh process → first delta | {np.median(cold['function']):.0f} | "
+        f"{', '.join(f'{v:.0f}' for v in cold['function'])} |"
+    )
+    add(
+        f"| peer: fresh process → first delta | {np.median(cold['peer']):.0f} | "
+        f"{', '.join(f'{v:.0f}' for v in cold['peer'])} |"
+    )
+    add(f"| function: second request's first delta (warm) | {np.median(cold['function_second_request']):.1f} | |")
+    add(f"| `python -c pass` (interpreter alone) | {imp['bare_interpreter_ms']:.0f} | |")
+    add(f"| `python -X importtime -c 'import function_app'` (whole process) | {imp['process_with_import_ms']:.0f} | |")
+    add("")
+    add("Cumulative import time by module (`-X importtime`, median):")
+    add("")
+    add("| module | ms |")
+    add("|---|---|")
+    for name, value in sorted(imp["cumulative_ms"].items(), key=lambda kv: -kv[1]):
+        add(f"| `{name}` | {value:.0f} |")
+    add("")
+    add(f"![cold start]({plot_cold(results)})")
+    add("")
+
+
+def _flex_section(results: dict[str, Any], add: Any) -> None:
+    points = _points(results, "function")
+    if not points:
+        return
+    _, cross = crossing(points)
+    good = [
+        p
+        for p in points
+        if p["latency_ms"]["p99"] <= LATENCY_LIMIT_MS
+        and p["failed"] == 0
+        and p["delivered_tps_per_stream"] >= 0.95 * p["tps"]
+    ]
+    best = max((p["streams"] for p in good), default=None)
+    add("## What this means for Flex Consumption")
+    add("")
+    add(
+        "On Flex Consumption one instance runs one Python worker process (one event loop, one core's worth of "
+        "Python), and `perInstanceConcurrency` caps how many HTTP requests the platform routes to an instance "
+        "before it scales out. A streaming request holds its slot for the whole answer, so concurrency here "
+        "*is* the number of open streams."
+    )
+    add("")
+    if best is not None:
+        recommended = max(16, int(best / 2 // 50 * 50))
+        cap = max(recommended * 2, 100)
+        add(
+            f"- Largest measured load that stays healthy on one worker (p99 ≤ {LATENCY_LIMIT_MS:g} ms, every stream "
+            f"complete, ≥ 95 % of the token rate delivered): **{best} streams** at 50 tokens/s"
+            + (f"; p99 passes {LATENCY_LIMIT_MS:g} ms at about {cross:.0f}." if cross else ".")
+        )
+        add(
+            f"- **`perInstanceConcurrency`: {recommended}.** Half the healthy figure: this machine's core is "
+            "probably faster than an instance's share of one, the Functions host's proxy (YARP) and gRPC traffic "
+            "take CPU on the same instance and are not in these figures, and a model answering at 100 tokens/s "
+            "costs twice the CPU per stream. Scaling out early costs little on Flex; a saturated event loop "
+            "delays every stream on the instance at once."
+        )
+        add(
+            f"- **`CHAT_MAX_CONCURRENT_STREAMS`: {cap}** (twice `perInstanceConcurrency`). The platform's "
+            "concurrency limit should do the shaping; the app's cap is the backstop that answers 503 + "
+            "Retry-After instead of letting one worker take on more than it can relay (for example while "
+            "scale-out lags, or if the setting is raised). Keep it at or below the largest count at which every "
+            "stream completed here."
+        )
+    else:
+        add("- No measured point was healthy; see the table above.")
+    add("")
+
+
+def _method_section(results: dict[str, Any], add: Any) -> None:
+    machine = results["machine"]
+    add("## How it is measured")
+    add("")
+    add("### Production settings, and where they come from")
+    add("")
+    add(
+        "- **Event loop: plain asyncio (selector/epoll), not uvloop.** The Python 3.11 worker starts with "
+        "`asyncio.run(start_async(...))` and sets no loop policy (`azure_functions_worker/main.py`); uvloop is a "
+        "worker dependency only for Python ≥ 3.13 (`uvloop~=0.21.0; python_version >= '3.13'` in "
+        "`workers/pyproject.toml`, used by `proxy_worker/start_worker.py`). The dispatcher also installs a task "
+        "factory that makes every task a `Task` subclass with a Python `__init__` (`ContextEnabledTask`); "
+        "`benchmarks/worker_host.py` does the same."
+    )
+    add(
+        "- **HTTP parser: h11.** The extension's `WebServer.serve()` builds `uvicorn.Config(app, host, port)` "
+        'with uvicorn\'s defaults, `http="auto"`, which picks httptools only when it is importable. The worker '
+        "does not ship it and the extension depends on plain `uvicorn` (not `uvicorn[standard]`), so with this "
+        "app's requirements.txt production runs h11. The `function+httptools` rows show what adding `httptools` "
+        "to requirements.txt would buy (uvicorn's `auto` would then pick it)."
+    )
+    add(
+        "- Not reproduced: the Functions host in front (YARP forwarding over loopback and the gRPC invocation "
+        "messages per request). Their cost is on the same instance but outside the worker process measured here."
+    )
+    add("")
+    add("### Processes and pairing")
+    add("")
+    add(
+        "The simulator (`benchmarks/simstamp.py`: `dev.simulator` unchanged on the wire, on uvloop + httptools so "
+        "it is cheap), the system under test (one process), and the load generator (`benchmarks/loadgen.py`: raw "
+        "asyncio protocols on uvloop) each run in their own process. The simulator notes, out of band, the "
+        "monotonic time at which it emits each content delta of each request, keyed by a `[bench:<id>]` marker "
+        "in the user message that the function forwards upstream. The load generator notes the monotonic time "
+        "of the read that completed each content line. Both read CLOCK_MONOTONIC, so delta *i* of stream *s* "
+        "is paired exactly: latency = arrival − emission. Reading two separate streams of the same reply side by "
+        "side would not pair soundly, because two streams' token timers drift apart independently; this does. "
+        "The `direct` rows are the same measurement with the load generator reading the simulator itself, "
+        "so 'added' = through-function minus direct at the same percentile."
+    )
+    add("")
+    add(
+        "All processes share this machine's cores, so at high load the simulator and load generator compete "
+        "with the function for CPU: figures at the top of the sweep are pessimistic for the function."
+    )
+    add("")
+    add("### Machine")
+    add("")
+    add(
+        f"- {machine['nproc']} cores, {machine['cpu']}, {machine['memory_gib']} GiB, Linux {machine['kernel']}, "
+        f"Python {machine['python']}"
+    )
+    add("- " + ", ".join(f"{k} {v}" for k, v in machine["packages"].items()))
+    add("- helpers only (simulator, load generator): " + ", ".join(f"{k} {v}" for k, v in machine["helpers"].items()))
+    add("")
+    add("### Reproduce")
+    add("")
+    add("```")
+    add("make bench                               # = .venv/bin/python -m benchmarks (full, ~13 min)")
+    add(".venv/bin/python -m benchmarks --quick   # under 3 min; writes RESULTS-quick.md")
+    add(".venv/bin/python -m benchmarks --only ttft,cold --label try   # some scenarios, saved to results/history")
+    add("```")
+    add("")

@@ -7,6 +7,7 @@ each in its own process so no two share an event loop. This process only samples
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -24,7 +25,16 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from benchmarks._common import BENCH, HELPERS, HTTPTOOLS_ONLY, ROOT, cpu_seconds, rss_bytes
+from benchmarks._common import (
+    BENCH,
+    HELPERS,
+    HTTPTOOLS_ONLY,
+    ROOT,
+    busy_seconds,
+    cpu_seconds,
+    higher_priority,
+    rss_bytes,
+)
 
 LOGS = BENCH / "results" / "logs"
 RAW = BENCH / "results" / "raw"
@@ -86,7 +96,9 @@ def start(name: str, args: list[str], env: dict[str, str], timeout: float = 30) 
     LOGS.mkdir(parents=True, exist_ok=True)
     log_path = LOGS / f"{name}.log"
     log = open(log_path, "wb")  # noqa: SIM115 - the child writes to it for its whole life
-    process = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=higher_priority
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = log_path.read_text(errors="replace")
@@ -142,21 +154,31 @@ def direct_target(simulator: Proc) -> dict[str, Any]:
 
 
 def run_loadgen(spec: dict[str, Any], name: str, sampler: Sampler | None = None) -> list[dict[str, Any]]:
+    """Run the load generator to completion (bounded by a timeout); return its per-stream results."""
     RAW.mkdir(parents=True, exist_ok=True)
     spec_path, out_path = RAW / f"{name}.spec.json", RAW / f"{name}.out.json"
+    spec.setdefault("prefix", os.urandom(4).hex())
     spec_path.write_bytes(msgspec.json.encode(spec))
     out_path.unlink(missing_ok=True)
     limit = spec.get("duration_s", 0) + spec.get("timeout_s", 120) + 60
     with open(LOGS / "loadgen.log", "ab") as log:
-        subprocess.run(
+        process = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.loadgen", str(spec_path), str(out_path)],
             cwd=ROOT,
             env=_env(helpers=True),
             stdout=log,
             stderr=subprocess.STDOUT,
-            timeout=limit,
-            check=True,
+            preexec_fn=higher_priority,
         )
+        if sampler is not None:
+            sampler.helpers.append(process.pid)
+        try:
+            if process.wait(limit) != 0:
+                raise RuntimeError(f"load generator failed; see {LOGS / 'loadgen.log'}")
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise
     results = msgspec.json.decode(out_path.read_bytes())
     if os.environ.get("BENCH_KEEP_RAW") != "1":
         out_path.unlink()
@@ -176,20 +198,30 @@ def sim_records(simulator: Proc) -> list[dict[str, Any]]:
 class Sampler:
     """Samples a process's CPU time and RSS every `interval` seconds, in a thread."""
 
-    def __init__(self, pid: int, interval: float = 0.25) -> None:
+    def __init__(self, pid: int, interval: float = 0.25, helpers: tuple[int, ...] = ()) -> None:
         self.pid = pid
+        self.helpers = list(helpers)  # the simulator and the load generator: ours, not "other work"
+        self._helper_cpu: dict[int, float] = {}
         self.interval = interval
         self.samples: list[tuple[int, float, int]] = []  # (monotonic ns, cpu s, rss bytes)
+        self.machine: list[tuple[int, float, float]] = []  # (monotonic ns, machine busy s, helpers' cpu s)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.samples.append((time.monotonic_ns(), cpu_seconds(self.pid), rss_bytes(self.pid)))
+                now = time.monotonic_ns()
+                self.samples.append((now, cpu_seconds(self.pid), rss_bytes(self.pid)))
+                self.machine.append((now, busy_seconds(), sum(self._cpu(p) for p in self.helpers)))
             except OSError:
                 return
             self._stop.wait(self.interval)
+
+    def _cpu(self, pid: int) -> float:
+        with contextlib.suppress(OSError):  # exited: keep its last reading
+            self._helper_cpu[pid] = cpu_seconds(pid)
+        return self._helper_cpu.get(pid, 0.0)
 
     def __enter__(self) -> Sampler:
         self._thread.start()
@@ -206,6 +238,16 @@ class Sampler:
             return 0.0, 0.0, 0
         first, last = inside[0], inside[-1]
         return last[1] - first[1], (last[0] - first[0]) / 1e9, int(np.mean([s[2] for s in inside]))
+
+    def others(self, t0: int, t1: int) -> float:
+        """Cores used by processes outside this benchmark (other work on the machine) in the window."""
+        inside = [m for m in self.machine if t0 <= m[0] <= t1]
+        inside_self = [s for s in self.samples if t0 <= s[0] <= t1]
+        if len(inside) < 2:
+            return float("nan")
+        wall = (inside[-1][0] - inside[0][0]) / 1e9
+        ours = (inside_self[-1][1] - inside_self[0][1]) + (inside[-1][2] - inside[0][2])
+        return max(0.0, (inside[-1][1] - inside[0][1] - ours) / wall)
 
 
 def percentiles(values: Any, points: tuple[float, ...] = (50, 95, 99)) -> dict[str, float]:
@@ -280,10 +322,8 @@ def system(kind: str, sim: Proc):
     if kind == "direct":
         yield None
         return
-    if kind == "peer":
-        proc = start_peer(sim)
-    else:
-        proc = start_function(sim, name=kind, httptools=kind == "function+httptools")
+    httptools = kind == "function+httptools"
+    proc = start_peer(sim) if kind == "peer" else start_function(sim, name=kind, httptools=httptools)
     try:
         yield proc
     finally:
@@ -307,14 +347,9 @@ def load_point(sim: Proc, kind: str, streams: int, tps: float, duration: float, 
             "ramp_s": ramp,
             "timeout_s": 90,
         }
-        sampler = Sampler(proc.pid) if proc else None
-        if sampler:
-            sampler.__enter__()
-        try:
-            results = run_loadgen(spec, f"load-{kind}-{streams}-{tps:g}")
-        finally:
-            if sampler:
-                sampler.__exit__()
+        sampler = Sampler(proc.pid if proc else sim.pid, helpers=() if proc is None else (sim.pid,))
+        with sampler:
+            results = run_loadgen(spec, f"load-{kind}-{streams}-{tps:g}", sampler)
         stamps = fetch_stamps(sim)
     began = min(r["started"] for r in results)
     # The window: every slot has started and passed its first token; starts stop at its end.
@@ -336,7 +371,8 @@ def load_point(sim: Proc, kind: str, streams: int, tps: float, duration: float, 
         "latency_ms": percentiles(lat, (50, 90, 99, 99.9)),
         "latency_samples": int(lat.size),
     }
-    if sampler is not None:
+    point["other_load_cores"] = sampler.others(t0, t1)
+    if proc is not None:
         cpu, wall, rss = sampler.window(t0, t1)
         # Deltas in the sampled span (the sampler's first and last samples inside the window).
         inside = [s for s in sampler.samples if t0 <= s[0] <= t1]
@@ -377,7 +413,8 @@ def _point_line(p: dict[str, Any]) -> str:
     lat = p["latency_ms"]
     extra = ""
     if "cpu_ms_per_1000" in p:
-        extra = f" cpu {p['cpu_util']:.0%} {p['cpu_ms_per_1000']:.0f} ms/1000 deltas, {p['kb_per_stream']:.0f} KiB/stream"
+        extra = f" cpu {p['cpu_util']:.0%} {p['cpu_ms_per_1000']:.0f} ms/1000 deltas"
+        extra += f", {p['kb_per_stream']:.0f} KiB/stream"
     return (
         f"  {p['kind']:>18} {p['streams']:>5} streams @ {p['tps']:g} tok/s: "
         f"latency p50 {lat['p50']:.2f} p99 {lat['p99']:.2f} ms, {p['delivered_tps_per_stream']:.1f} tok/s delivered, "
@@ -394,7 +431,9 @@ def scenario_backpressure(streams: int, tokens: int, pause_s: float) -> dict[str
         procs.append(function)
         run_loadgen({"mode": "load", "targets": [function_target(function)], "slots": 2, "duration_s": 0.1}, "warm")
         idle = rss_bytes(function.pid)
+        prefix = "slow" + os.urandom(3).hex()
         spec = {
+            "prefix": prefix,
             "mode": "slow",
             "targets": [function_target(function)],
             "slots": streams,
@@ -408,7 +447,7 @@ def scenario_backpressure(streams: int, tokens: int, pause_s: float) -> dict[str
             began = time.monotonic()
             while not done.is_set():
                 try:
-                    records = [r for r in sim_records(sim) if "[bench:" in json.dumps(r["body"])]
+                    records = [r for r in sim_records(sim) if f"[bench:{prefix}" in json.dumps(r["body"])]
                     sent = sum(r["tokens_sent"] for r in records)
                     timeline.append(
                         {
@@ -438,12 +477,23 @@ def scenario_backpressure(streams: int, tokens: int, pause_s: float) -> dict[str
             "sent_end_pause": paused[-1]["upstream_tokens_sent"] if paused else None,
             "rss_mid_pause_mb": half[0]["host_rss_mb"] if half else None,
             "rss_end_pause_mb": paused[-1]["host_rss_mb"] if paused else None,
-            "completed": sum(1 for r in results if r["complete"] and r["status"] == 200),
             "delivered": sum(len(r["arrivals"]) for r in results),
+            "upstream_closed_early": _closed_early(sim, prefix),
         }
     finally:
         for proc in reversed(procs):
             proc.stop()
+
+
+def _closed_early(sim: Proc, prefix: str) -> int:
+    """How many of the slow streams' upstream requests the function closed before the end."""
+    deadline = time.monotonic() + 10
+    while True:
+        records = [r for r in sim_records(sim) if f"[bench:{prefix}" in json.dumps(r["body"])]
+        closed = sum(1 for r in records if r["closed_early"])
+        if closed == len(records) or time.monotonic() > deadline:
+            return closed
+        time.sleep(0.2)
 
 
 def _first_content(port: int, body: bytes, path: str, deadline: float) -> float:
@@ -610,7 +660,7 @@ class Plan:
     points: list[tuple[str, int, float]] = field(default_factory=list)
     cold_runs: int = 3
     bp_streams: int = 8
-    bp_tokens: int = 30000
+    bp_tokens: int = 200_000
     bp_pause: float = 6.0
 
 
@@ -630,7 +680,7 @@ def plan(quick: bool) -> Plan:
             ],
             cold_runs=2,
             bp_streams=4,
-            bp_tokens=20000,
+            bp_tokens=200_000,
             bp_pause=4.0,
         )
     sweep = [100, 250, 500, 1000, 1500, 2000]

@@ -44,7 +44,8 @@ class Stamping:
         if scope["path"] == "/_bench/stamps":
             body = msgspec.json.encode(self.stamps)
             self.stamps = {}
-            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+            headers = [(b"content-type", b"application/json")]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
         stamps: list[int] | None = None
