@@ -136,17 +136,37 @@ class Upstream:
 
 
 async def _chunks(response: httpx2.Response) -> AsyncIterator[Chunk]:
-    """Decode the server-sent events of a completion stream, up to `data: [DONE]`."""
-    async for line in response.aiter_lines():
-        if not line.startswith("data:"):
-            continue  # blank separators, comments, `event:` fields
-        data = line[5:].strip()
-        if data == "[DONE]":
-            return
-        try:
-            yield _decode_chunk(data)
-        except msgspec.DecodeError:
-            raise UPSTREAM_PROTOCOL_ERROR from None
+    """Decode the server-sent events of a completion stream, up to `data: [DONE]`.
+
+    Lines are split from the bytes as they arrive and handed to msgspec as bytes: the SDK's
+    `aiter_lines` adds a text decoder and a line decoder (two more async generators and a
+    UTF-8 decode) per network read, a measurable share of the relay's CPU per delta.
+    """
+    pending = b""
+    async for data in response.aiter_bytes():
+        lines = (pending + data).split(b"\n")
+        pending = lines.pop()  # an incomplete last line waits for the next read
+        for line in lines:
+            if line.startswith(b"data:"):  # skips blank separators, comments, `event:` fields
+                chunk = _data(line)
+                if chunk is None:
+                    return
+                yield chunk
+    if pending.startswith(b"data:"):  # a last line without its newline still counts
+        chunk = _data(pending)
+        if chunk is not None:
+            yield chunk
+
+
+def _data(line: bytes) -> Chunk | None:
+    """One `data:` line as a chunk; None for `[DONE]`."""
+    payload = line[5:].strip()
+    if payload == b"[DONE]":
+        return None
+    try:
+        return _decode_chunk(payload)
+    except msgspec.DecodeError:
+        raise UPSTREAM_PROTOCOL_ERROR from None
 
 
 def _retry_delay(exc: Exception, attempt: int) -> float | None:
