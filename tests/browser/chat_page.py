@@ -31,9 +31,13 @@ OBSERVE = """
 """
 
 
+# Predicates are functions, not expressions: Playwright evals expression strings inside the page,
+# which the page's Content Security Policy (no 'unsafe-eval') forbids.
+
+
 def open_chat(page: Any, url: str, query: str = "") -> None:
     page.goto(f"{url}/{query}")
-    page.wait_for_function("document.documentElement.dataset.ready === 'true'")
+    page.wait_for_function("() => document.documentElement.dataset.ready === 'true'")
 
 
 def observe(page: Any) -> None:

@@ -25,7 +25,7 @@ def test_error_status_before_the_stream_is_shown(page, host: Host, sim: Simulato
     assert body["error"]["message"] in note.text_content()
     assert note.locator(".error-code").text_content() == body["error"]["code"]
     assert answer_text(page) == ""
-    page.wait_for_function("document.getElementById('announcer').textContent.startsWith('The answer failed')")
+    page.wait_for_function("() => document.getElementById('announcer').textContent.startsWith('The answer failed')")
 
     # Retry asks again for the same question; this time the simulator answers.
     sim.rule(match=marker, reply="Second time lucky.", token_ms=1, times=1)

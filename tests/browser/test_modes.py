@@ -31,11 +31,13 @@ def test_toggle_uses_the_whole_answer_endpoint_and_is_remembered(page, host: Hos
     assert answer_text(page) == REPLY
     assert sim.record(marker)["stream"] is False
     assert [r.url.removeprefix(host.url) for r in requests] == ["/api/chat"]
-    page.wait_for_function("document.getElementById('announcer').textContent === " + json.dumps(f"Answer: {REPLY}"))
+    page.wait_for_function(
+        "() => document.getElementById('announcer').textContent === " + json.dumps(f"Answer: {REPLY}")
+    )
 
     # The choice survives a reload; switching back streams again.
     page.reload()
-    page.wait_for_function("document.documentElement.dataset.ready === 'true'")
+    page.wait_for_function("() => document.documentElement.dataset.ready === 'true'")
     toggle = page.get_by_role("switch", name="Stream replies")
     assert not toggle.is_checked()
     toggle.check()
@@ -147,7 +149,7 @@ def test_keyboard_only(page, host: Host, sim: Simulator) -> None:
     slow = sim.rule(reply="word " * 200, token_ms=50)
     page.keyboard.type(f"long {slow}")
     page.keyboard.press("Enter")
-    page.wait_for_function("document.querySelectorAll('.message.assistant')[1]?.dataset.state === 'streaming'")
+    page.wait_for_function("() => document.querySelectorAll('.message.assistant')[1]?.dataset.state === 'streaming'")
     page.keyboard.press("Escape")
     assert wait_ended(page, count=2) == "stopped"
     assert sim.wait_for(slow, lambda r: r["ended_at"] is not None)["closed_early"]
@@ -176,7 +178,7 @@ def test_new_chat_while_answering_starts_clean(page, host: Host, sim: Simulator)
     open_chat(page, host.url)
     slow = sim.rule(reply="slow " * 100, token_ms=50)
     send(page, f"Old question {slow}")
-    page.wait_for_function("document.querySelector('.message.assistant')?.dataset.state === 'streaming'")
+    page.wait_for_function("() => document.querySelector('.message.assistant')?.dataset.state === 'streaming'")
     page.get_by_role("button", name="New chat").click()
     assert sim.wait_for(slow, lambda r: r["ended_at"] is not None)["closed_early"]
     assert page.locator(".message").count() == 0

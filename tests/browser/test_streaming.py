@@ -56,7 +56,7 @@ def test_reply_appears_progressively_after_progress(page, host: Host, sim: Simul
         assert after.startswith(before)
     assert distinct[-1] == REPLY
     # The finished answer is announced once, politely; tokens are not.
-    page.wait_for_function("document.getElementById('announcer').textContent.length > 0")
+    page.wait_for_function("() => document.getElementById('announcer').textContent.length > 0")
     assert page.locator("#announcer").text_content() == f"Answer: {REPLY}"
     assert page.locator("#announcer").get_attribute("aria-live") == "polite"
     assert last_answer(page).locator(".meta").text_content().endswith("tokens")
