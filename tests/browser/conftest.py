@@ -28,15 +28,13 @@ CHROMIUM_ARGS = [
 ]
 WEB = ROOT / "web"
 
-pytestmark = pytest.mark.browser
-
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
         if Path(str(item.fspath)).is_relative_to(here):
             item.add_marker(pytest.mark.browser)
-            if not CHROMIUM.exists():
+            if not CHROMIUM.exists() and {"browser", "page", "context"} & set(getattr(item, "fixturenames", ())):
                 item.add_marker(
                     pytest.mark.skip(
                         reason=f"BROWSER TESTS SKIPPED: {CHROMIUM} is missing; run `bash tests/browser/setup.sh` "

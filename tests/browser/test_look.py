@@ -129,3 +129,61 @@ def test_static_web_app_config_is_sound() -> None:
     web_config = json.loads((ROOT / "web" / "config.json").read_text(encoding="utf-8"))
     assert web_config == {"apiBase": "", "framing": "ndjson"}
     assert Path(ROOT / "web" / "index.html").read_text(encoding="utf-8").count("<script") == 1
+
+
+CONTRAST = """
+(selectors) => {
+  const rgb = (value) => value.match(/[\\d.]+/g).map(Number);
+  const luminance = ([r, g, b]) => {
+    const channel = (c) => ((c /= 255) <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4);
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  };
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const [r, g, b, a = 1] = rgb(getComputedStyle(el).backgroundColor);
+      if (a > 0) return [r, g, b];
+    }
+    return [255, 255, 255];
+  };
+  const result = {};
+  for (const selector of selectors) {
+    const el = document.querySelector(selector);
+    const [l1, l2] = [luminance(rgb(getComputedStyle(el).color)), luminance(background(el))].sort((a, b) => b - a);
+    result[selector] = (l1 + 0.05) / (l2 + 0.05);
+  }
+  return result;
+}
+"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_text_contrast_meets_wcag_aa(browser, host: Host, sim: Simulator, scheme: str) -> None:
+    context = browser.new_context(color_scheme=scheme)
+    try:
+        page = context.new_page()
+        open_chat(page, host.url)
+        stopped = sim.rule(reply="word " * 100, token_ms=40)
+        send(page, f"Stop {stopped}")
+        page.wait_for_function("() => document.querySelector('.message.assistant')?.dataset.state === 'streaming'")
+        page.click("#stop")
+        failed = sim.rule(fault="500")
+        send(page, f"Fail {failed}")
+        assert wait_ended(page, count=2) == "error"
+        ok = sim.rule(reply="Fine.", token_ms=1)
+        send(page, f"Fine {ok}")
+        assert wait_ended(page, count=3) == "done"
+        selectors = [
+            ".brand-name",
+            ".switch-label",
+            ".message.user .bubble",
+            ".answer-text",
+            ".meta",
+            ".badge-stopped",
+            ".error-message",
+            ".hint",
+        ]
+        ratios = page.evaluate(CONTRAST, selectors)
+        low = {s: round(r, 2) for s, r in ratios.items() if r < 4.5}
+        assert not low, f"text below 4.5:1 in {scheme}: {low}"
+    finally:
+        context.close()
