@@ -133,13 +133,20 @@ def build_web_app(routes: list[HttpRoute], cors: dict[str, Any], web_dir: Path |
     web_app = WebApp()
     synchronizer = RequestSynchronizer()
     static = StaticFiles(directory=web_dir, html=True) if web_dir else None
+    # The headers Static Web Apps adds in Azure (CSP and friends), so the page runs locally as deployed.
+    swa_config = web_dir / "staticwebapp.config.json" if web_dir else None
+    page_headers = (
+        json.loads(swa_config.read_text()).get("globalHeaders", {}) if swa_config and swa_config.exists() else {}
+    )
 
     async def catch_all(request: Request) -> Any:
         path = request.url.path
         matched = [(route, m) for route in routes if (m := route.pattern.fullmatch(path))]
         if not matched:
             if static is not None and request.method in ("GET", "HEAD"):
-                return await static.get_response(path.lstrip("/") or ".", request.scope)
+                response = await static.get_response(path.lstrip("/") or ".", request.scope)
+                response.headers.update(page_headers)
+                return response
             return Response(status_code=404)
         allowed = [(route, m) for route, m in matched if request.method in route.methods]
         if not allowed:
