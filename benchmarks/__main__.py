@@ -20,6 +20,8 @@ import time
 
 from benchmarks._common import BENCH, HELPERS, HTTPTOOLS_ONLY
 
+ALL = ("micro", "ttft", "load", "backpressure", "cold")
+
 
 def ensure_dependencies() -> None:
     if importlib.util.find_spec("matplotlib") is None:
@@ -38,7 +40,11 @@ def ensure_dependencies() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer points, shorter runs (under 3 minutes)")
-    parser.add_argument("--only", default="ttft,load,backpressure,cold", help="comma-separated scenarios")
+    parser.add_argument(
+        "--only",
+        default=",".join(ALL),
+        help="comma-separated scenarios; a subset is merged into the latest results and the report re-rendered",
+    )
     parser.add_argument("--report-only", action="store_true", help="re-render RESULTS.md from results/latest.json")
     parser.add_argument("--label", default="", help="also save the results as results/history/<label>.json")
     args = parser.parse_args()
@@ -55,6 +61,12 @@ def main() -> None:
     plan = run.plan(args.quick)
     results: dict = {"machine": run.machine(), "quick": args.quick, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     began = time.monotonic()
+    if "micro" in wanted:
+        from benchmarks import micro
+
+        print("micro-benchmarks (in-process)", flush=True)
+        results["micro"] = micro.run()
+        print("  " + ", ".join(f"{k} {v:.2f}" for k, v in results["micro"].items()), flush=True)
     if "ttft" in wanted:
         print(f"time to first token: {plan.ttft_rounds} interleaved rounds of direct / function / peer", flush=True)
         results["ttft"] = run.scenario_ttft(plan.ttft_rounds)
@@ -75,13 +87,19 @@ def main() -> None:
     results["seconds"] = time.monotonic() - began
     print(f"done in {results['seconds']:.0f}s", flush=True)
 
-    if wanted == {"ttft", "load", "backpressure", "cold"}:
-        run.save(results, latest)
     if args.label:
         (BENCH / "results" / "history").mkdir(parents=True, exist_ok=True)
         run.save(results, BENCH / "results" / "history" / f"{args.label}.json")
-    if wanted == {"ttft", "load", "backpressure", "cold"}:
-        report.render(results, quick=args.quick)
+    if wanted != set(ALL):
+        if not latest.exists():
+            return
+        # A partial run refreshes its own sections of the latest full results.
+        merged = json.loads(latest.read_text())
+        merged.update({k: v for k, v in results.items() if k in ALL or k == "load_plan"})
+        merged.setdefault("partial_runs", []).append({"only": sorted(wanted), "started": results["started"]})
+        results = merged
+    run.save(results, latest)
+    report.render(results, quick=args.quick)
 
 
 if __name__ == "__main__":

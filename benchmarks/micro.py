@@ -4,7 +4,10 @@
   event per read, as the simulator (and Azure outside its burst mode) writes them;
 - `encode`: `LineEncoder.content` for one delta;
 - `relay`: the pump and body loops of `chat.streaming` end to end, upstream events in, NDJSON
-  lines out, with the network replaced by memory.
+  lines out, with the network replaced by memory;
+- `request_sdk` / `request_raw`: CPU to open one upstream stream through the SDK's
+  `with_streaming_response.create` versus the same POST sent with its httpx2 client directly
+  (in-memory transport): the part of the added time to first token spent building the request.
 
     python -m benchmarks.micro
 """
@@ -88,8 +91,38 @@ async def bench_relay(count: int) -> float:
     return (time.perf_counter() - began) / count * 1e6
 
 
+async def bench_request(count: int, raw: bool) -> float:
+    """Per request: open a stream through the SDK (as `Upstream.stream` does) or send the same
+    request with the SDK's own httpx2 client directly, against an in-memory transport."""
+    import msgspec
+    import openai
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=FINISH)
+
+    http = httpx2.AsyncClient(transport=httpx2.MockTransport(answer))
+    client = openai.AsyncAzureOpenAI(
+        azure_endpoint="http://sim", api_version="2024-10-21", api_key="k", max_retries=0, http_client=http
+    )
+    messages = [{"role": "user", "content": "Tell me about streaming."}]
+    url = "http://sim/openai/deployments/chat-sim/chat/completions?api-version=2024-10-21"
+    headers = {"api-key": "k", "content-type": "application/json"}
+    options = {"stream": True, "stream_options": {"include_usage": True}}
+    began = time.perf_counter()
+    for _ in range(count):
+        if raw:
+            body = msgspec.json.encode({"model": "chat-sim", "messages": messages, **options})
+            response = await http.send(http.build_request("POST", url, content=body, headers=headers), stream=True)
+            await response.aclose()
+        else:
+            create = client.chat.completions.with_streaming_response.create
+            response = await create(model="chat-sim", messages=messages, **options).__aenter__()
+            await response.close()
+    return (time.perf_counter() - began) / count * 1e6
+
+
 def run(count: int = 20_000, repeats: int = 5) -> dict[str, float]:
-    """Best of `repeats`, µs per delta."""
+    """Best of `repeats`, µs per delta (per request for the `request_` figures)."""
     import logging
 
     logging.getLogger("chat.requests").setLevel(logging.WARNING)
@@ -97,6 +130,8 @@ def run(count: int = 20_000, repeats: int = 5) -> dict[str, float]:
         "chunks_us": min(asyncio.run(bench_chunks(count)) for _ in range(repeats)),
         "encode_us": min(bench_encode(count) for _ in range(repeats)),
         "relay_us": min(asyncio.run(bench_relay(count)) for _ in range(repeats)),
+        "request_sdk_us": min(asyncio.run(bench_request(300, raw=False)) for _ in range(repeats)),
+        "request_raw_us": min(asyncio.run(bench_request(300, raw=True)) for _ in range(repeats)),
     }
     return out
 

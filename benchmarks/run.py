@@ -479,6 +479,8 @@ def scenario_backpressure(streams: int, tokens: int, pause_s: float) -> dict[str
             "rss_end_pause_mb": paused[-1]["host_rss_mb"] if paused else None,
             "delivered": sum(len(r["arrivals"]) for r in results),
             "upstream_closed_early": _closed_early(sim, prefix),
+            "tcp_rmem": Path("/proc/sys/net/ipv4/tcp_rmem").read_text().split(),
+            "tcp_wmem": Path("/proc/sys/net/ipv4/tcp_wmem").read_text().split(),
         }
     finally:
         for proc in reversed(procs):
@@ -633,7 +635,7 @@ def machine() -> dict[str, Any]:
     helpers = {}
     for name in ("httptools", "uvloop"):
         found = list(HELPERS.glob(f"{name}-*.dist-info"))
-        helpers[name] = found[0].name.split("-")[1] if found else "not installed"
+        helpers[name] = found[0].name.removesuffix(".dist-info").split("-", 1)[1] if found else "not installed"
     mem_kb = 0
     with open("/proc/meminfo", encoding="utf-8") as info:
         mem_kb = int(info.readline().split()[1])
