@@ -87,7 +87,9 @@ def print_table(results: dict[str, Any]) -> None:
             ("load: TTFT p50 / p90 / p99 / max", f"{ttft['p50']} / {ttft['p90']} / {ttft['p99']} / {ttft['max']} ms"),
             ("load: upstream TTFT (configured)", f"{ttft['configured_upstream']} ms"),
             ("load: host CPU", f"{load['host_cpu_percent']} %"),
-            ("load: delivered", f"{load['delivered_chars_per_s']} chars/s"),
+            ("load: delivered", f"{load['delivered_deltas_per_s']} deltas/s, {load['delivered_chars_per_s']} chars/s"),
+            ("load: host CPU per delta", f"{load['host_cpu_us_per_delta']} µs"),
+            ("load: machine load avg before/after", load["machine_load_average_1min"]),
             ("load: stream seconds nominal / p50 / p99", _streams_seconds(load["stream_seconds"])),
             (
                 "load: load generator CPU / loop lag p99",
@@ -95,7 +97,10 @@ def print_table(results: dict[str, Any]) -> None:
             ),
             ("memory: RSS cold / warm baseline", f"{mem['cold']['rss_mib']} / {mem['warm_baseline']['rss_mib']} MiB"),
             ("memory: RSS peak / held median", f"{mem['peak_rss_mib']} / {mem['held_median_rss_mib']} MiB"),
-            ("memory: per open stream", f"{mem['per_open_stream_kib']} KiB"),
+            (
+                "memory: per open stream (marginal / from cold)",
+                f"{mem['per_open_stream_kib']} / {mem['per_open_stream_from_cold_kib']} KiB",
+            ),
             ("memory: RSS after settle + GC", f"{mem['after']['rss_mib']} MiB"),
             (
                 "memory: after - warm, RSS trimmed",

@@ -38,6 +38,7 @@ class _Protocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self._buffer = bytearray()
+        self._last = b""
         self._response: Response | None = None
         self._done: asyncio.Future[bool] | None = None
         self._started: asyncio.Event | None = None
@@ -51,6 +52,7 @@ class _Protocol(asyncio.Protocol):
     def begin(self, response: Response, done: asyncio.Future[bool], started: asyncio.Event | None) -> None:
         self._response, self._done, self._started = response, done, started
         self._buffer.clear()
+        self._last = b""
         self._in_body = self._chunked = False
         self._remaining = -1
 
@@ -58,8 +60,9 @@ class _Protocol(asyncio.Protocol):
         response = self._response
         if response is None:
             return
-        if response.first_content_at is None and CONTENT_MARK in data:
-            response.first_content_at = time.perf_counter()
+        if response.first_content_at is None and CONTENT_MARK in self._last + data:
+            response.first_content_at = time.perf_counter()  # the mark may straddle two reads
+        self._last = data[-len(CONTENT_MARK) :]
         self._buffer += data
         try:
             self._parse(response)

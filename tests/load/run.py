@@ -71,6 +71,7 @@ class Tally:
     ttft: list[float] = field(default_factory=list)
     durations: list[float] = field(default_factory=list)
     content_chars: int = 0
+    content_lines: int = 0
     expected: dict[str, str] = field(default_factory=dict)  # request id -> reply text, for completed streams
     active: int = 0
     peak_active: int = 0
@@ -90,6 +91,10 @@ def make_replies(run_id: str, tokens: int, token_ms: float, count: int = 8) -> l
 def add_rules(sim: Simulator, replies: list[Reply]) -> None:
     for reply in replies:
         sim.rule(match=reply.marker, reply=reply.text, token_ms=reply.token_ms)
+
+
+def content_lines(body: bytes) -> int:
+    return body.count(b'"assistant","content":')
 
 
 def judge(response: Response, expected: str, sse: bool) -> tuple[str, str]:
@@ -158,6 +163,7 @@ async def user_loop(
             tally.complete += 1
             tally.expected[request_id] = reply.text
             tally.content_chars += len(reply.text)
+            tally.content_lines += content_lines(response.body)
             if response.ttft is not None:
                 tally.ttft.append(response.ttft)
             tally.durations.append(response.ended_at - response.sent_at)  # type: ignore[operator]
@@ -318,6 +324,7 @@ async def run_load(sim: Simulator, config: LoadConfig, run_id: str) -> dict[str,
                 samples.append((time.monotonic() - started, tally.active, rss_bytes(pid)))
                 await asyncio.sleep(0.25)
 
+        load_before = round(os.getloadavg()[0], 2)
         started = time.monotonic()
         host_cpu_before, client_cpu_before = cpu_seconds(pid), _own_cpu()
         watchers = [asyncio.create_task(sample(started)), asyncio.create_task(watch_loop_lag(done, lags))]
@@ -357,7 +364,10 @@ async def run_load(sim: Simulator, config: LoadConfig, run_id: str) -> dict[str,
         "peak_rss_mib": round(peak_rss / MIB, 1),
         "held_median_rss_mib": round(held_rss / MIB, 1),
         "after": after.summary(),
+        # Marginal: what holding the streams adds to a warm, idle host. From cold: everything the
+        # first burst of streams cost, one-time pools and allocator high water included.
         "per_open_stream_kib": round((held_rss - warm.rss_trimmed) / max(1, tally.peak_active) / 1024, 1),
+        "per_open_stream_from_cold_kib": round((held_rss - cold.rss) / max(1, tally.peak_active) / 1024, 1),
         "after_minus_warm": {
             "rss_mib": round((after.rss - warm.rss) / MIB, 2),
             "rss_after_malloc_trim_mib": round((after.rss_trimmed - warm.rss_trimmed) / MIB, 2),
@@ -397,6 +407,9 @@ async def run_load(sim: Simulator, config: LoadConfig, run_id: str) -> dict[str,
             "p99": _round(percentile(tally.durations, 99), 2),
         },
         "delivered_chars_per_s": round(tally.content_chars / elapsed),
+        "delivered_deltas_per_s": round(tally.content_lines / elapsed),
+        "host_cpu_us_per_delta": round(host_cpu * 1e6 / max(1, tally.content_lines), 1),
+        "machine_load_average_1min": {"before": load_before, "after": round(os.getloadavg()[0], 2)},
         "host_cpu_percent": round(100 * host_cpu / elapsed, 1),
         "load_generator_cpu_percent": round(100 * client_cpu / elapsed, 1),
         "load_generator_loop_lag_ms": {"p50": _round(percentile(lags_ms, 50)), "p99": _round(percentile(lags_ms, 99))},
