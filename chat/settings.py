@@ -30,7 +30,7 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     max_messages: int = 100
     max_characters: int = 100_000
-    max_concurrent_streams: int = 1000
+    max_concurrent_streams: int = 100
     upstream_timeout_seconds: float = 300.0
     upstream_max_retries: int = 2
     upstream_max_retry_wait_seconds: float = 10.0

@@ -36,12 +36,13 @@ param extraAllowedOrigins array = []
 // ---- Function app scale -----------------------------------------------------------------------
 // Concurrent HTTP invocations one instance accepts before Flex adds another. The platform default for
 // Python is 1, i.e. one instance per open stream; the app is async and I/O-bound, so one instance can
-// hold many streams. Provisional: benchmarks/RESULTS.md justifies (or revises) this number. Change it
-// here only; CHAT_MAX_CONCURRENT_STREAMS follows it.
+// hold many streams, but not unboundedly: benchmarks/RESULTS.md measured one worker healthy at 100
+// streams (50 tokens/s each) and saturated at ~150, so 50 leaves room for a slower core and the host's
+// own proxy. Change it here only; CHAT_MAX_CONCURRENT_STREAMS follows it.
 @minValue(1)
 @maxValue(1000)
 @description('Flex Consumption HTTP perInstanceConcurrency (streams per instance).')
-param httpPerInstanceConcurrency int = 100
+param httpPerInstanceConcurrency int = 50
 
 @minValue(1)
 @maxValue(1000)
@@ -281,8 +282,8 @@ module api 'app/api.bicep' = {
       AZURE_OPENAI_API_VERSION: openAiApiVersion
       CHAT_SYSTEM_PROMPT: chatSystemPrompt
       CHAT_HEARTBEAT_SECONDS: string(chatHeartbeatSeconds)
-      // One instance admits as many streams as Flex routes to it, and no more.
-      CHAT_MAX_CONCURRENT_STREAMS: string(httpPerInstanceConcurrency)
+      // The app's backstop: twice what Flex routes to an instance, answered with 503 beyond (see RESULTS.md).
+      CHAT_MAX_CONCURRENT_STREAMS: string(httpPerInstanceConcurrency * 2)
       ALLOWED_ORIGINS: join(allowedOrigins, ',')
     }
   }

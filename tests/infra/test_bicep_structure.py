@@ -174,10 +174,10 @@ def test_per_instance_concurrency_is_set_from_one_parameter():
     assert scale["triggers"]["http"]["perInstanceConcurrency"] == Ref("httpPerInstanceConcurrency")
     assert MAIN.modules["api"].body["params"]["httpPerInstanceConcurrency"] == Ref("httpPerInstanceConcurrency")
     param = MAIN.params["httpPerInstanceConcurrency"]
-    assert param.default == 100
+    assert param.default == 50
     # The number lives in this one default; the stream cap follows it rather than repeating it.
     assert app_settings()["CHAT_MAX_CONCURRENT_STREAMS"] == Expr(
-        "call_expression", "string(httpPerInstanceConcurrency)"
+        "call_expression", "string(httpPerInstanceConcurrency * 2)"
     )
     assert "benchmarks/RESULTS.md" in MAIN.text
 
