@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from dev.simulator import tokenize
 from tests.harness import ROOT, Host, Simulator, _start, free_port, host_env, stop
 from tests.load.client import Connection, Response
 
@@ -78,13 +79,15 @@ class Tally:
 
 
 def make_replies(run_id: str, tokens: int, token_ms: float, count: int = 8) -> list[Reply]:
+    """`count` canned replies of 0.5x to 1.5x `tokens` simulator tokens (mean `tokens`)."""
     rng = random.Random(run_id)
     replies = []
     for index in range(count):
-        # Lengths from 0.5x to 1.5x `tokens` (simulator tokens are words of up to 4 characters).
-        words = max(1, int(tokens * (0.5 + index / max(1, count - 1)) / 2))
-        text = " ".join(rng.choice(VOCABULARY) for _ in range(words))
-        replies.append(Reply(f"[reply-{index}-{run_id}]", text, token_ms * rng.uniform(0.8, 1.2)))
+        target = max(1, round(tokens * (0.5 + index / max(1, count - 1))))
+        words: list[str] = []
+        while len(tokenize(" ".join(words))) < target:
+            words.append(rng.choice(VOCABULARY))
+        replies.append(Reply(f"[reply-{index}-{run_id}]", " ".join(words), token_ms * rng.uniform(0.8, 1.2)))
     return replies
 
 
