@@ -13,7 +13,8 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.requests import ClientDisconnect
 
-from chat.errors import INTERNAL_ERROR, ChatError
+from chat import errors
+from chat.errors import ChatError
 from chat.protocol import ChatRequest, LineEncoder, choose_framing, parse_chat_request
 from chat.settings import Settings, get_settings
 from chat.streaming import capacity, open_relay
@@ -40,13 +41,13 @@ async def chat(request: Request) -> Response:
             capacity.release()
         choice = completion.choices[0] if completion.choices else None
         if choice is None or choice.message is None:
-            raise ChatError(502, "upstream_error", "The model service sent no answer.")
+            raise errors.upstream_error("The model service sent no answer.")
         record.finish_reason = choice.finish_reason
         if completion.usage is not None:
             record.prompt_tokens = completion.usage.prompt_tokens
             record.completion_tokens = completion.usage.completion_tokens
         if choice.finish_reason == "content_filter":
-            raise ChatError(400, "content_filter", "The answer was stopped by the content filter.")
+            raise errors.answer_filtered()
         context: dict[str, Any] = {"requestId": record.request_id, "finish_reason": choice.finish_reason}
         if completion.usage is not None:
             context["usage"] = {
@@ -89,23 +90,22 @@ async def _read_chat_request(request: Request, settings: Settings) -> ChatReques
 
 async def read_body(request: Request, limit: int) -> bytes:
     """Read the body up to `limit` bytes; refuse a larger one without reading it all."""
-    too_large = ChatError(413, "body_too_large", f"The request body may be at most {limit} bytes.", field="body")
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
-            raise ChatError(400, "invalid_request", "Content-Length must be a number.", field="body")
+            raise errors.invalid_request("Content-Length must be a number.", field="body")
         if int(declared) > limit:
-            raise too_large
+            raise errors.body_too_large(limit)
     chunks: list[bytes] = []
     size = 0
     try:
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise too_large
+                raise errors.body_too_large(limit)
             chunks.append(chunk)
     except ClientDisconnect:
-        raise ChatError(400, "invalid_request", "The request body was cut off.", field="body") from None
+        raise errors.invalid_request("The request body was cut off.", field="body") from None
     return b"".join(chunks)
 
 
@@ -114,7 +114,7 @@ def _error_response(exc: Exception, record: RequestRecord) -> JSONResponse:
         error = exc
     else:
         log.exception("request %s failed", record.request_id)
-        error = INTERNAL_ERROR
+        error = errors.internal_error()
     record.error_code = error.code
     headers = {**error.headers(), "x-request-id": record.request_id}
     return JSONResponse(error.body(), status_code=error.status, headers=headers)

@@ -45,8 +45,65 @@ class ConfigurationError(ChatError):
         super().__init__(500, "not_configured", message)
 
 
+# Every error a client can get, by code. Each call makes a fresh exception: raising one shared
+# instance again and again would chain its tracebacks (and the frames they hold) without end.
+
+
 def invalid_request(message: str, field: str | None = None) -> ChatError:
     return ChatError(400, "invalid_request", message, field=field)
 
 
-INTERNAL_ERROR = ChatError(500, "internal_error", "The server failed to answer. The failure has been logged.")
+def body_too_large(limit: int) -> ChatError:
+    return ChatError(413, "body_too_large", f"The request body may be at most {limit} bytes.", field="body")
+
+
+def overloaded() -> ChatError:
+    return ChatError(503, "overloaded", "The server is at capacity. Try again shortly.", retry_after=1)
+
+
+def rate_limited(retry_after: int) -> ChatError:
+    return ChatError(429, "rate_limited", "The model is busy. Try again shortly.", retry_after=retry_after)
+
+
+def prompt_filtered() -> ChatError:
+    return ChatError(400, "content_filter", "The prompt was blocked by the content filter.")
+
+
+def answer_filtered() -> ChatError:
+    return ChatError(400, "content_filter", "The answer was stopped by the content filter.")
+
+
+def upstream_rejected() -> ChatError:
+    return ChatError(400, "upstream_rejected", "The model service rejected the request.")
+
+
+def upstream_misconfigured() -> ChatError:
+    return ChatError(
+        502,
+        "upstream_misconfigured",
+        "The app's access to the model service is misconfigured. The failure has been logged.",
+    )
+
+
+def upstream_error(message: str = "The model service failed to answer.") -> ChatError:
+    return ChatError(502, "upstream_error", message)
+
+
+def upstream_unavailable() -> ChatError:
+    return ChatError(502, "upstream_unavailable", "The model service could not be reached.")
+
+
+def upstream_timeout() -> ChatError:
+    return ChatError(504, "upstream_timeout", "The model service did not answer in time.")
+
+
+def upstream_interrupted() -> ChatError:
+    return ChatError(502, "upstream_interrupted", "The model's reply was cut off.")
+
+
+def upstream_incomplete() -> ChatError:
+    return ChatError(502, "upstream_incomplete", "The model's reply ended without finishing.")
+
+
+def internal_error() -> ChatError:
+    return ChatError(500, "internal_error", "The server failed to answer. The failure has been logged.")

@@ -20,6 +20,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
+from chat import errors
 from chat.errors import ChatError
 from chat.protocol import ChatRequest, LineEncoder
 from chat.settings import Settings
@@ -31,12 +32,6 @@ log = logging.getLogger(__name__)
 QUEUE_LINES = 64
 PROGRESS = "Generating answer…"
 
-STREAM_INTERRUPTED = ChatError(502, "upstream_interrupted", "The model's reply was cut off.")
-STREAM_ERROR = ChatError(502, "upstream_error", "The model service failed while answering.")
-CONTENT_FILTERED = ChatError(400, "content_filter", "The answer was stopped by the content filter.")
-INCOMPLETE = ChatError(502, "upstream_incomplete", "The model's reply ended without finishing.")
-OVERLOADED = ChatError(503, "overloaded", "The server is at capacity. Try again shortly.", retry_after=1)
-
 
 class Capacity:
     """Caps the upstream calls one worker holds open; beyond it, new requests get 503 at once."""
@@ -46,7 +41,7 @@ class Capacity:
 
     def acquire(self, limit: int) -> None:
         if self.active >= limit:
-            raise OVERLOADED
+            raise errors.overloaded()
         self.active += 1
 
     def release(self) -> None:
@@ -110,7 +105,7 @@ async def _pump(
             put, put_nowait, full = queue.put, queue.put_nowait, queue.full
             async for chunk in chunks:
                 if chunk.error is not None:
-                    raise STREAM_ERROR
+                    raise errors.upstream_error("The model service failed while answering.")
                 if chunk.usage is not None:
                     usage = chunk.usage
                 for choice in chunk.choices[:1]:
@@ -129,15 +124,15 @@ async def _pump(
             if usage is not None:
                 record.prompt_tokens, record.completion_tokens = usage.prompt_tokens, usage.completion_tokens
             if finish_reason == "content_filter":
-                raise CONTENT_FILTERED
+                raise errors.answer_filtered()
             if finish_reason is None:
-                raise INCOMPLETE
+                raise errors.upstream_incomplete()
             await queue.put(encoder.event(_final_event(chat_request, record, finish_reason, usage)))
     except asyncio.CancelledError:
         record.cancelled = True
         raise
     except Exception as exc:  # noqa: BLE001 - every failure becomes an error the client can read
-        error = to_chat_error(exc) if not started or isinstance(exc, ChatError) else STREAM_INTERRUPTED
+        error = to_chat_error(exc) if not started or isinstance(exc, ChatError) else errors.upstream_interrupted()
         record.error_code = error.code
         await queue.put(error)
     finally:

@@ -21,6 +21,7 @@ import msgspec
 import openai
 from azure.core.exceptions import ClientAuthenticationError
 
+from chat import errors
 from chat.errors import ChatError, ConfigurationError
 from chat.settings import Settings, get_settings
 
@@ -72,8 +73,6 @@ class Completion(msgspec.Struct):
 _decode_chunk = msgspec.json.Decoder(Chunk).decode
 _decode_completion = msgspec.json.Decoder(Completion).decode
 
-UPSTREAM_PROTOCOL_ERROR = ChatError(502, "upstream_error", "The model service sent a malformed reply.")
-
 
 @dataclass
 class Upstream:
@@ -107,7 +106,7 @@ class Upstream:
         try:
             return _decode_completion(raw.http_response.content)
         except msgspec.DecodeError:
-            raise UPSTREAM_PROTOCOL_ERROR from None
+            raise errors.upstream_error("The model service sent a malformed reply.") from None
 
     async def _with_retries(self, call: Callable[[], Awaitable[T]]) -> T:
         """Retry rate limits and transient faults, honouring Retry-After within a total wait budget.
@@ -166,7 +165,7 @@ def _data(line: bytes) -> Chunk | None:
     try:
         return _decode_chunk(payload)
     except msgspec.DecodeError:
-        raise UPSTREAM_PROTOCOL_ERROR from None
+        raise errors.upstream_error("The model service sent a malformed reply.") from None
 
 
 def _retry_delay(exc: Exception, attempt: int) -> float | None:
@@ -202,36 +201,24 @@ def to_chat_error(exc: BaseException) -> ChatError:
         status = exc.status_code
         if status == 429:
             hinted = retry_after_seconds(exc.response.headers)
-            return ChatError(
-                429,
-                "rate_limited",
-                "The model is busy. Try again shortly.",
-                retry_after=max(1, round(hinted)) if hinted is not None else 1,
-            )
+            return errors.rate_limited(max(1, round(hinted)) if hinted is not None else 1)
         if status == 400 and _error_code(exc) == "content_filter":
-            return ChatError(400, "content_filter", "The prompt was blocked by the content filter.")
+            return errors.prompt_filtered()
         if status in (401, 403, 404):
             log.error("upstream answered %d: check the endpoint, deployment and the app's role assignment", status)
-            return UPSTREAM_MISCONFIGURED
+            return errors.upstream_misconfigured()
         if status == 400:
-            return ChatError(400, "upstream_rejected", "The model service rejected the request.")
-        return ChatError(502, "upstream_error", "The model service failed to answer.")
+            return errors.upstream_rejected()
+        return errors.upstream_error()
     if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
-        return ChatError(504, "upstream_timeout", "The model service did not answer in time.")
+        return errors.upstream_timeout()
     if isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
-        return ChatError(502, "upstream_unavailable", "The model service could not be reached.")
+        return errors.upstream_unavailable()
     if isinstance(exc, ClientAuthenticationError):
         log.error("no token for the model service: %s", exc)
-        return UPSTREAM_MISCONFIGURED
+        return errors.upstream_misconfigured()
     log.exception("unexpected upstream failure", exc_info=exc)
-    return ChatError(502, "upstream_error", "The model service failed to answer.")
-
-
-UPSTREAM_MISCONFIGURED = ChatError(
-    502,
-    "upstream_misconfigured",
-    "The app's access to the model service is misconfigured. The failure has been logged.",
-)
+    return errors.upstream_error()
 
 
 def _error_code(exc: openai.APIStatusError) -> str | None:
