@@ -134,7 +134,8 @@ async def _pump(
     except Exception as exc:  # noqa: BLE001 - every failure becomes an error the client can read
         error = to_chat_error(exc) if not started or isinstance(exc, ChatError) else errors.upstream_interrupted()
         record.error_code = error.code
-        await queue.put(error)
+        # Before the first line the endpoint turns the error into a status; after it, a last line.
+        await queue.put(encoder.error(error) if started else error)
     finally:
         capacity.release()
     await queue.put(None)
@@ -163,46 +164,33 @@ async def _body(
 ) -> AsyncIterator[bytes]:
     get, get_nowait, empty = queue.get, queue.get_nowait, queue.empty
     sent = False
-    held: bytes | ChatError | None = None  # an item taken while joining lines, handled next
-    holding = False
     try:
         while True:
-            if holding:
-                item, holding = held, False
-            else:
+            try:
+                item = get_nowait()
+            except asyncio.QueueEmpty:
                 try:
-                    item = get_nowait()
-                except asyncio.QueueEmpty:
-                    try:
-                        # No keep-alive before the first line: until the upstream has accepted the
-                        # request, the client should get its real status (a 429, a 502), not a 200.
-                        async with asyncio.timeout(heartbeat_seconds if sent else None):
-                            item = await get()
-                    except TimeoutError:
-                        sent = True
-                        yield encoder.keep_alive
-                        continue
+                    # No keep-alive before the first line: until the upstream has accepted the
+                    # request, the client should get its real status (a 429, a 502), not a 200.
+                    async with asyncio.timeout(heartbeat_seconds if sent else None):
+                        item = await get()
+                except TimeoutError:
+                    yield encoder.keep_alive
+                    continue
             if item is None:
                 return
             if isinstance(item, ChatError):
-                if not sent:
-                    raise item  # nothing sent yet: the endpoint answers with the error's status
-                yield encoder.error(item)
-                return
+                raise item  # only ever the first item: the endpoint answers with its status
             sent = True
-            if empty():
-                yield item
-                continue
             # Lines already waiting (an upstream burst, or a client slower than the model) go out
-            # as one write: one ASGI send and one syscall instead of one per line, no wait added.
-            lines = [item]
+            # as one write: one ASGI send and one syscall instead of one per line. No line waits.
             while not empty():
-                held = get_nowait()
-                if not isinstance(held, bytes):
-                    holding = True
-                    break
-                lines.append(held)
-            yield b"".join(lines)
+                following = get_nowait()
+                if not isinstance(following, bytes):  # the end: errors after the first line arrive encoded
+                    yield item
+                    return
+                item += following
+            yield item
     except (asyncio.CancelledError, GeneratorExit):
         record.cancelled = not pump.done()
         raise

@@ -1,0 +1,49 @@
+"""The relay's body loop, in process: what it sends for what the pump queued."""
+
+import asyncio
+
+import pytest
+
+from chat import errors
+from chat.protocol import LineEncoder
+from chat.streaming import _body
+from chat.telemetry import RequestRecord
+
+
+async def drain(now, later=(None,), heartbeat=5.0, delay=0.0):
+    """Run the body over `now` queued at once and `later` queued after `delay` seconds."""
+    queue = asyncio.Queue()
+    for item in now:
+        queue.put_nowait(item)
+
+    async def finish():
+        await asyncio.sleep(delay)
+        for item in later:
+            await queue.put(item)
+
+    pump = asyncio.create_task(finish())
+    body = _body(queue, pump, LineEncoder("ndjson"), heartbeat, RequestRecord(streaming=True))
+    return [chunk async for chunk in body]
+
+
+async def test_lines_already_waiting_go_out_in_one_write_in_order():
+    assert await drain([b"1\n", b"2\n", b"3\n"]) == [b"1\n2\n3\n"]
+
+
+async def test_an_error_after_the_first_line_is_the_last_line():
+    line = LineEncoder("ndjson").error(errors.upstream_interrupted())
+    assert await drain([b"1\n", line]) == [b"1\n" + line]
+
+
+async def test_an_error_before_any_line_is_raised_for_the_endpoint():
+    with pytest.raises(errors.ChatError) as caught:
+        await drain([errors.rate_limited(3)])
+    assert caught.value.status == 429
+
+
+async def test_silence_after_the_first_line_sends_keep_alives_but_not_before():
+    chunks = await drain([b"1\n"], heartbeat=0.05, delay=0.3)
+    assert chunks[0] == b"1\n"
+    assert set(chunks[1:]) == {b"\n"} and len(chunks) >= 3
+    # Until the upstream accepts (the first line), nothing is sent, so the client can still get a status.
+    assert await drain([], later=(b"1\n", None), heartbeat=0.05, delay=0.3) == [b"1\n"]
