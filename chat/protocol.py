@@ -54,8 +54,12 @@ def parse_chat_request(body: bytes, settings: Settings) -> ChatRequest:
     """Validate a request body; raise `ChatError` (400) naming the first bad field."""
     try:
         data = _decode(body)
-    except msgspec.DecodeError:
+    # msgspec reports invalid UTF-8 inside a string as UnicodeDecodeError, and nesting past its
+    # limit (about 1,000 levels) as RecursionError: both are the client's malformed JSON.
+    except (msgspec.DecodeError, UnicodeDecodeError):
         raise invalid_request("The request body must be valid UTF-8 JSON.", field="body") from None
+    except RecursionError:
+        raise invalid_request("The request body is nested too deeply.", field="body") from None
     if not isinstance(data, dict):
         raise invalid_request("The request body must be a JSON object.", field="body")
 

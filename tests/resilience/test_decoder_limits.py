@@ -1,5 +1,5 @@
-"""Bugs the fuzz found, pinned until fixed. Each is a strict xfail: the fix makes it pass, which
-fails the run until the mark (and the matching entry in test_fuzz.KNOWN_BUG_EXCEPTIONS) goes.
+"""Inputs the fuzz found answered with a 500 (msgspec raises UnicodeDecodeError and RecursionError,
+not DecodeError, for them), kept as regression tests now that they are 400s.
 """
 
 from __future__ import annotations
@@ -13,12 +13,6 @@ from tests.resilience.hostile import check_answer
 ENDPOINTS = ("/api/chat", "/api/chat/stream")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="chat/protocol.py parse_chat_request catches only msgspec.DecodeError, but msgspec raises "
-    "UnicodeDecodeError for invalid UTF-8 inside a JSON string, so the endpoint answers 500 internal_error "
-    "(and logs a traceback) instead of 400",
-)
 @pytest.mark.parametrize("path", ENDPOINTS)
 @pytest.mark.parametrize(
     "body",
@@ -32,29 +26,25 @@ ENDPOINTS = ("/api/chat", "/api/chat/stream")
 )
 def test_invalid_utf8_inside_a_string_is_a_client_error(host: Host, path: str, body: bytes) -> None:
     response = httpx.post(f"{host.url}{path}", content=body, timeout=20)
-    assert 400 <= response.status_code < 500, response.text
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["field"] == "body"
     check_answer(response.status_code, response.headers["content-type"], response.content, streaming=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="msgspec's decoder raises RecursionError (not a DecodeError) near 1000 levels of nesting; "
-    "parse_chat_request lets it through, so a 3 KB body gets 500 internal_error (and a logged traceback) "
-    "instead of 400",
-)
 @pytest.mark.parametrize("path", ENDPOINTS)
 @pytest.mark.parametrize("field", ["sessionState", "context", "messages"])
 def test_deeply_nested_json_is_a_client_error(host: Host, path: str, field: str) -> None:
     depth = 1000
     body = b'{"messages":[{"role":"user","content":"hi"}],"%s":%s1%s}' % (field.encode(), b"[" * depth, b"]" * depth)
     response = httpx.post(f"{host.url}{path}", content=body, timeout=20)
-    assert 400 <= response.status_code < 500, response.text
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["field"] == "body"
     check_answer(response.status_code, response.headers["content-type"], response.content, streaming=False)
 
 
 @pytest.mark.parametrize("path", ENDPOINTS)
 def test_nesting_below_the_decoder_limit_is_answered(host: Host, path: str) -> None:
-    """The boundary of the bug above: 900 levels of sessionState decode, stream and echo back."""
+    """The other side of the limit: 900 levels of sessionState decode, stream and echo back."""
     depth = 900
     body = b'{"messages":[{"role":"user","content":"hi"}],"sessionState":%s1%s}' % (b"[" * depth, b"]" * depth)
     response = httpx.post(f"{host.url}{path}", content=body, timeout=20)
