@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 7071
 
-.PHONY: run test lint unit integration browser infra-check js-deps bench load real-model clean
+.PHONY: run test lint unit integration browser resilience infra-check js-deps bench load real-model clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,8 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 run: $(VENV)/.installed
 	PORT=$(PORT) $(PY) -m dev.run
 
-## test: lint, unit, integration, JS-client, browser and infrastructure checks
-test: lint unit integration browser infra-check
+## test: lint, unit, integration, JS-client, browser, fuzz/overload and infrastructure checks
+test: lint unit integration browser resilience infra-check
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
@@ -38,6 +38,9 @@ js-deps: tests/js/node_modules/.installed
 browser: $(VENV)/.installed
 	bash tests/browser/setup.sh
 	$(PY) -m pytest tests/browser -q
+
+resilience: $(VENV)/.installed
+	$(PY) -m pytest tests/resilience -q
 
 infra-check:
 	$(PYTHON) -m venv .venv-infra
