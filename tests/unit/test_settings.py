@@ -61,4 +61,3 @@ def test_managed_identity_is_chosen_when_a_client_id_is_set():
 
     assert type(_credential(Settings(azure_client_id="abc"))).__name__ == "ManagedIdentityCredential"
     assert type(_credential(Settings())).__name__ == "DefaultAzureCredential"
-
