@@ -35,6 +35,7 @@ from benchmarks._common import (
     higher_priority,
     rss_bytes,
 )
+from dev.host import free_port
 
 LOGS = BENCH / "results" / "logs"
 RAW = BENCH / "results" / "raw"
@@ -52,12 +53,6 @@ DIRECT_BODY = json.dumps(
     }
 )
 DIRECT_PATH = "/openai/deployments/chat-sim/chat/completions?api-version=2024-10-21"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

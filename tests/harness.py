@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 
+from dev.host import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 READY = re.compile(r"(?:ready on|Local Functions host ready on) (http://[\d.]+:\d+)")
 
@@ -55,14 +57,6 @@ def _drain(process: subprocess.Popen[str], output: list[str]) -> None:
 
     process.log = output  # type: ignore[attr-defined]
     threading.Thread(target=pump, daemon=True).start()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
