@@ -37,8 +37,8 @@ param extraAllowedOrigins array = []
 // Concurrent HTTP invocations one instance accepts before Flex adds another. The platform default for
 // Python is 1, i.e. one instance per open stream; the app is async and I/O-bound, so one instance can
 // hold many streams, but not unboundedly: benchmarks/RESULTS.md measured one worker healthy at 100
-// streams (50 tokens/s each) and saturated at ~150, so 50 leaves room for a slower core and the host's
-// own proxy. Change it here only; CHAT_MAX_CONCURRENT_STREAMS follows it.
+// streams (50 tokens/s each) and CPU-bound not far above, so 50 leaves room for a slower core and the
+// host's own proxy. Change it here only; CHAT_MAX_CONCURRENT_STREAMS follows it.
 @minValue(1)
 @maxValue(1000)
 @description('Flex Consumption HTTP perInstanceConcurrency (streams per instance).')
