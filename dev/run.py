@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -16,6 +17,8 @@ from dev.host import ROOT, load_local_settings
 
 
 def main() -> None:
+    # A terminated `make run` must not leave the simulator behind: SIGTERM unwinds like Ctrl+C.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     load_local_settings(ROOT / "local.settings.json")
     port = os.environ.get("PORT", "7071")
     simulator: subprocess.Popen[str] | None = None
