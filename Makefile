@@ -45,7 +45,7 @@ resilience: $(VENV)/.installed
 infra-check:
 	$(PYTHON) -m venv .venv-infra
 	.venv-infra/bin/python -m pip install --quiet -r tests/infra/requirements.txt
-	.venv-infra/bin/python -m pytest tests/infra -q
+	.venv-infra/bin/python -m pytest tests/infra -q --confcutdir=tests/infra
 
 ## bench: the benchmark suite (loopback only, bounded); writes benchmarks/results/
 bench: $(VENV)/.installed
