@@ -7,7 +7,6 @@ so nothing a client sends can produce a 500 with a traceback.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -42,20 +41,9 @@ async def chat(request: Request) -> Response:
         choice = completion.choices[0] if completion.choices else None
         if choice is None or choice.message is None:
             raise errors.upstream_error("The model service sent no answer.")
-        record.finish_reason = choice.finish_reason
-        if completion.usage is not None:
-            record.prompt_tokens = completion.usage.prompt_tokens
-            record.completion_tokens = completion.usage.completion_tokens
+        context = record.finish(choice.finish_reason, completion.usage)
         if choice.finish_reason == "content_filter":
             raise errors.answer_filtered()
-        context: dict[str, Any] = {"requestId": record.request_id, "finish_reason": choice.finish_reason}
-        if completion.usage is not None:
-            context["usage"] = {
-                "prompt_tokens": completion.usage.prompt_tokens,
-                "completion_tokens": completion.usage.completion_tokens,
-                "total_tokens": completion.usage.total_tokens,
-            }
-        context["timings"] = record.timings()
         body = {
             "message": {"role": "assistant", "content": choice.message.content or ""},
             "context": context,

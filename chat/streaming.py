@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable
-from typing import Any
 
 from chat import errors
 from chat.errors import ChatError
@@ -120,14 +119,13 @@ async def _pump(
                             put_nowait(line)
                     if choice.finish_reason is not None:
                         finish_reason = choice.finish_reason
-            record.finish_reason = finish_reason
-            if usage is not None:
-                record.prompt_tokens, record.completion_tokens = usage.prompt_tokens, usage.completion_tokens
+            context = record.finish(finish_reason, usage)
             if finish_reason == "content_filter":
                 raise errors.answer_filtered()
             if finish_reason is None:
                 raise errors.upstream_incomplete()
-            await queue.put(encoder.event(_final_event(chat_request, record, finish_reason, usage)))
+            final = {"delta": {"role": "assistant"}, "context": context, "sessionState": chat_request.session_state}
+            await queue.put(encoder.event(final))
     except asyncio.CancelledError:
         record.cancelled = True
         raise
@@ -139,20 +137,6 @@ async def _pump(
     finally:
         capacity.release()
     await queue.put(None)
-
-
-def _final_event(
-    chat_request: ChatRequest, record: RequestRecord, finish_reason: str, usage: Usage | None
-) -> dict[str, Any]:
-    context: dict[str, Any] = {"requestId": record.request_id, "finish_reason": finish_reason}
-    if usage is not None:
-        context["usage"] = {
-            "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens,
-            "total_tokens": usage.total_tokens,
-        }
-    context["timings"] = record.timings()
-    return {"delta": {"role": "assistant"}, "context": context, "sessionState": chat_request.session_state}
 
 
 async def _body(
@@ -216,9 +200,6 @@ class _Primed:
             return self._rest.__anext__()
         first, self._first = self._first, None
         return _ready(first)
-
-    async def aclose(self) -> None:
-        await self._rest.aclose()  # type: ignore[attr-defined]
 
 
 async def _ready(value: bytes) -> bytes:

@@ -7,7 +7,12 @@ import logging
 import uuid
 from dataclasses import asdict, dataclass, field
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+if TYPE_CHECKING:
+    from chat.upstream import Usage
 
 log = logging.getLogger("chat.requests")
 
@@ -32,6 +37,16 @@ class RequestRecord:
     def timings(self) -> dict[str, float | None]:
         self.total_ms = round((perf_counter() - self.started) * 1000, 2)
         return {"ttft_ms": self.ttft_ms, "total_ms": self.total_ms}
+
+    def finish(self, finish_reason: str | None, usage: Usage | None) -> dict[str, Any]:
+        """Record how the answer ended and return the protocol's closing `context`, for both endpoints."""
+        self.finish_reason = finish_reason
+        context: dict[str, Any] = {"requestId": self.request_id, "finish_reason": finish_reason}
+        if usage is not None:
+            self.prompt_tokens, self.completion_tokens = usage.prompt_tokens, usage.completion_tokens
+            context["usage"] = msgspec.structs.asdict(usage)
+        context["timings"] = self.timings()
+        return context
 
     def emit(self) -> None:
         """Log the record as JSON text (portable to any sink) and as `extra` fields (for OpenTelemetry)."""
