@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,13 +139,6 @@ def stop(process: subprocess.Popen[str]) -> None:
 
 def user(content: str, **extra: Any) -> dict[str, Any]:
     return {"messages": [{"role": "user", "content": content}], **extra}
-
-
-def stream_lines(client: httpx.Client, url: str, body: Any, **kwargs: Any) -> Iterator[str]:
-    """POST and yield the raw lines of the response body as they arrive (keep-alive blanks included)."""
-    with client.stream("POST", url, json=body, **kwargs) as response:
-        assert response.status_code == 200, response.read()
-        yield from response.iter_lines()
 
 
 def ndjson_events(text: str) -> list[dict[str, Any]]:
