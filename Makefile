@@ -1,5 +1,9 @@
 # One command to run, one to test. Both set up everything from a fresh clone.
-PYTHON ?= python3
+# Python 3.13+: what Flex Consumption runs and what the worker runtime (azure-functions-runtime) needs.
+PYTHON ?= $(shell sh dev/find_python.sh)
+ifeq ($(PYTHON),)
+$(error No Python 3.13 or later: see the message above, or run make PYTHON=/path/to/python3.13)
+endif
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 7071
