@@ -57,14 +57,23 @@ param instanceMemoryMB int = 2048
 @description('Region of a new Azure OpenAI account; defaults to location. Pick one with quota for the model.')
 param openAiLocation string = location
 
-@description('Chat model to deploy.')
-param chatModelName string = 'gpt-4o-mini'
+// The default is a GA model with months left before retirement (infra/models.json; tests/infra fails 30
+// days before the date, and the preprovision hook refuses a retired one). gpt-5.4-mini 2026-03-17 retires
+// 2027-03-18: a small reasoning model, quick and cheap enough for a chat, in Global Standard in every
+// region listed for it. Global Standard is also the only deployment type the lowest quota tier lists
+// for it. 50 (50,000 tokens a minute) is 5% of that tier's 1M and is the hard ceiling on what the
+// deployment can spend; Azure counts each request's max_output_tokens (CHAT_MAX_OUTPUT_TOKENS, 4096)
+// against it on admission, so about a dozen requests a minute fit. See docs/deploy.md.
+@description('Chat model to deploy (a GA version; see infra/models.json for retirement dates).')
+param chatModelName string = 'gpt-5.4-mini'
 
 @description('Version of chatModelName.')
-param chatModelVersion string = '2024-07-18'
+param chatModelVersion string = '2026-03-17'
 
-@description('Deployment name the app calls (AZURE_OPENAI_CHAT_DEPLOYMENT).')
-param chatDeploymentName string = 'gpt-4o-mini'
+// Azure refuses to change the model of an existing deployment (CannotChangeDeploymentModel), so the
+// deployment is named after the model: a new model is a new deployment and the app follows it.
+@description('Deployment name the app calls (AZURE_OPENAI_CHAT_DEPLOYMENT); defaults to the model name.')
+param chatDeploymentName string = chatModelName
 
 @allowed([ 'GlobalStandard', 'DataZoneStandard', 'Standard' ])
 @description('Deployment SKU: GlobalStandard has the widest quota; Standard keeps processing in the region.')
@@ -72,10 +81,7 @@ param chatDeploymentSku string = 'GlobalStandard'
 
 @minValue(1)
 @description('Deployment capacity in thousands of tokens per minute.')
-param chatDeploymentCapacity int = 30
-
-@description('Azure OpenAI data-plane API version the app uses (AZURE_OPENAI_API_VERSION).')
-param openAiApiVersion string = '2024-10-21'
+param chatDeploymentCapacity int = 50
 
 @description('Name of an existing Azure OpenAI account to use instead of creating one (same subscription). Its chat deployment must already exist.')
 param existingOpenAiName string = ''
@@ -93,6 +99,37 @@ param chatSystemPrompt string = ''
 @minValue(1)
 @description('Seconds between keep-alive lines while the model is silent (CHAT_HEARTBEAT_SECONDS).')
 param chatHeartbeatSeconds int = 15
+
+// The app's own defaults (chat/settings.py), passed through so a deployment can change them with
+// `azd env set` and `azd provision`. The app talks to {AZURE_OPENAI_ENDPOINT}/openai/v1/, which takes no API version.
+@allowed([ 'responses', 'chat_completions' ])
+@description('Upstream API the app calls (CHAT_UPSTREAM_API): the Responses API streams reasoning summaries.')
+param chatUpstreamApi string = 'responses'
+
+@minValue(16)
+@description('Output-token cap sent on every upstream call (CHAT_MAX_OUTPUT_TOKENS); reasoning tokens count towards it.')
+param chatMaxOutputTokens int = 4096
+
+@allowed([ 'default', 'none', 'minimal', 'low', 'medium', 'high', 'xhigh' ])
+@description('reasoning_effort (CHAT_REASONING_EFFORT); the app checks it against the model family (AZURE_OPENAI_CHAT_MODEL).')
+param chatReasoningEffort string = 'low'
+
+@allowed([ 'auto', 'detailed', 'off' ])
+@description('Reasoning summaries streamed apart from the answer (CHAT_REASONING_SUMMARY); Responses API only.')
+param chatReasoningSummary string = 'auto'
+
+// ---- Cost alert (optional, off by default) ----------------------------------------------------------
+@minValue(0)
+@description('Monthly cost budget on the resource group, in the billing currency; 0 (the default) creates none.')
+param budgetAmount int = 0
+
+@description('E-mail for the budget alerts (actual cost at 80% and 100%, forecast at 100%); the resource group Owners get them too.')
+param budgetContactEmail string = ''
+
+// Azure refuses to change a budget's start date ("Start date of budgets cannot be updated"), so the first
+// value is kept in the azd environment through the AZURE_BUDGET_START_DATE output.
+@description('First day of the budget\'s first month (yyyy-MM-01); defaults to the current month.')
+param budgetStartDate string = utcNow('yyyy-MM-01')
 
 // ---- Static Web App -----------------------------------------------------------------------------
 // Static Web Apps is offered in a few regions only; content is served from the global edge anyway.
@@ -279,7 +316,12 @@ module api 'app/api.bicep' = {
     appSettings: {
       AZURE_OPENAI_ENDPOINT: openAiEndpoint
       AZURE_OPENAI_CHAT_DEPLOYMENT: chatDeploymentName
-      AZURE_OPENAI_API_VERSION: openAiApiVersion
+      // The model family, against which the app checks CHAT_REASONING_EFFORT.
+      AZURE_OPENAI_CHAT_MODEL: chatModelName
+      CHAT_UPSTREAM_API: chatUpstreamApi
+      CHAT_MAX_OUTPUT_TOKENS: string(chatMaxOutputTokens)
+      CHAT_REASONING_EFFORT: chatReasoningEffort
+      CHAT_REASONING_SUMMARY: chatReasoningSummary
       CHAT_SYSTEM_PROMPT: chatSystemPrompt
       CHAT_HEARTBEAT_SECONDS: string(chatHeartbeatSeconds)
       // The app's backstop: twice what Flex routes to an instance, answered with 503 beyond (see RESULTS.md).
@@ -324,6 +366,18 @@ module webBackend 'app/web-backend.bicep' = if (linked) {
   }
 }
 
+// Optional monthly cost alert on the resource group.
+module budget 'app/budget.bicep' = if (budgetAmount > 0) {
+  name: 'budget'
+  scope: rg
+  params: {
+    name: 'budget-${environmentName}'
+    amount: budgetAmount
+    startDate: budgetStartDate
+    contactEmails: empty(budgetContactEmail) ? [] : [ budgetContactEmail ]
+  }
+}
+
 var apiOrigin = 'https://${api.outputs.defaultHostname}'
 
 output AZURE_LOCATION string = location
@@ -331,7 +385,7 @@ output AZURE_TENANT_ID string = tenant().tenantId
 output AZURE_RESOURCE_GROUP string = rg.name
 output AZURE_OPENAI_ENDPOINT string = openAiEndpoint
 output AZURE_OPENAI_CHAT_DEPLOYMENT string = chatDeploymentName
-output AZURE_OPENAI_API_VERSION string = openAiApiVersion
+output AZURE_OPENAI_CHAT_MODEL string = chatModelName
 output AZURE_FUNCTION_APP_NAME string = api.outputs.name
 output AZURE_STATIC_WEB_APP_NAME string = web.outputs.name
 output API_ACCESS string = apiAccess
@@ -344,3 +398,5 @@ output SERVICE_WEB_URI string = webOrigin
 // apiBase is an origin without /api: "" means the page's own origin (the linked backend).
 output WEB_CONFIG_API_BASE string = linked ? '' : apiOrigin
 output WEB_CONFIG_FRAMING string = linked ? 'sse' : 'ndjson'
+// Read back by main.parameters.json on the next provision, so the budget keeps its start date.
+output AZURE_BUDGET_START_DATE string = budgetAmount > 0 ? budgetStartDate : ''

@@ -13,6 +13,7 @@ MAIN = load(INFRA / "main.bicep")
 API = load(INFRA / "app" / "api.bicep")
 RBAC = load(INFRA / "app" / "rbac.bicep")
 OPENAI_ACCESS = load(INFRA / "app" / "openai-access.bicep")
+BUDGET = load(INFRA / "app" / "budget.bicep")
 
 OPENAI_USER = "5e0bd9bd-7b93-4f28-af87-19fc36ad61bd"
 STORAGE_BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
@@ -22,7 +23,11 @@ MONITORING_METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
 APP_SETTING_NAMES = {
     "AZURE_OPENAI_ENDPOINT",
     "AZURE_OPENAI_CHAT_DEPLOYMENT",
-    "AZURE_OPENAI_API_VERSION",
+    "AZURE_OPENAI_CHAT_MODEL",
+    "CHAT_UPSTREAM_API",
+    "CHAT_MAX_OUTPUT_TOKENS",
+    "CHAT_REASONING_EFFORT",
+    "CHAT_REASONING_SUMMARY",
     "AZURE_CLIENT_ID",
     "CHAT_SYSTEM_PROMPT",
     "CHAT_HEARTBEAT_SECONDS",
@@ -86,6 +91,49 @@ def test_chat_deployment_model_sku_and_capacity_are_parameters():
     assert deployment["sku"] == {"name": Ref("chatDeploymentSku"), "capacity": Ref("chatDeploymentCapacity")}
     for name in ("chatModelName", "chatModelVersion", "chatDeploymentSku", "chatDeploymentCapacity"):
         assert MAIN.params[name].has_default
+    # Azure refuses to change a deployment's model, so a new model must mean a new deployment name.
+    assert MAIN.params["chatDeploymentName"].default == Ref("chatModelName")
+
+
+def test_the_app_is_told_the_model_it_calls():
+    settings = app_settings()
+    assert settings["AZURE_OPENAI_CHAT_DEPLOYMENT"] == Ref("chatDeploymentName")
+    assert settings["AZURE_OPENAI_CHAT_MODEL"] == Ref("chatModelName")
+    assert MAIN.outputs["AZURE_OPENAI_CHAT_MODEL"] == Ref("chatModelName")
+
+
+# Parameter -> (app setting, the app's default in chat/settings.py, allowed values or None for a number).
+CHAT_SETTINGS = {
+    "chatUpstreamApi": ("CHAT_UPSTREAM_API", "responses", ["responses", "chat_completions"]),
+    "chatMaxOutputTokens": ("CHAT_MAX_OUTPUT_TOKENS", 4096, None),
+    "chatReasoningEffort": (
+        "CHAT_REASONING_EFFORT",
+        "low",
+        ["default", "none", "minimal", "low", "medium", "high", "xhigh"],
+    ),
+    "chatReasoningSummary": ("CHAT_REASONING_SUMMARY", "auto", ["auto", "detailed", "off"]),
+}
+
+
+@pytest.mark.parametrize("param", CHAT_SETTINGS)
+def test_chat_settings_pass_through_with_the_app_defaults(param: str):
+    setting, default, allowed = CHAT_SETTINGS[param]
+    declared = MAIN.params[param]
+    assert declared.default == default
+    if allowed is None:
+        assert app_settings()[setting] == Expr("call_expression", f"string({param})")
+        assert declared.decorators["minValue"] == "16"  # the app's own minimum
+    else:
+        assert app_settings()[setting] == Ref(param)
+        assert re.findall(r"'([^']*)'", declared.decorators["allowed"]) == allowed
+
+
+def test_the_v1_api_takes_no_api_version():
+    # The app calls {AZURE_OPENAI_ENDPOINT}/openai/v1/; nothing in the infra may set an API version for it.
+    for path in [*INFRA.rglob("*.bicep"), INFRA / "main.parameters.json", *INFRA.rglob("*.py")]:
+        text = path.read_text()
+        for banned in ("AZURE_OPENAI_API_VERSION", "openAiApiVersion", "api-version"):
+            assert banned not in text, f"{path.name} mentions {banned}"
 
 
 def test_an_existing_openai_account_replaces_the_new_one():
@@ -265,13 +313,60 @@ def test_outputs_azd_needs():
         "AZURE_RESOURCE_GROUP",
         "AZURE_OPENAI_ENDPOINT",
         "AZURE_OPENAI_CHAT_DEPLOYMENT",
-        "AZURE_OPENAI_API_VERSION",
+        "AZURE_OPENAI_CHAT_MODEL",
         "API_URL",
         "SERVICE_API_URI",
         "WEB_URL",
         "SERVICE_WEB_URI",
     }
     assert expected <= set(MAIN.outputs)
+
+
+# ---- Cost alert ------------------------------------------------------------------------------------
+
+
+def test_the_budget_is_off_by_default_and_scoped_to_the_resource_group():
+    assert MAIN.params["budgetAmount"].default == 0
+    assert MAIN.params["budgetAmount"].decorators["minValue"] == "0"
+    assert MAIN.params["budgetContactEmail"].default == ""
+    module = MAIN.modules["budget"]
+    assert module.conditional and "module budget 'app/budget.bicep' = if (budgetAmount > 0) {" in MAIN.text
+    assert module.body["scope"] == Ref("rg")
+    params = module.body["params"]
+    assert params["amount"] == Ref("budgetAmount")
+    assert params["startDate"] == Ref("budgetStartDate")
+    assert params["contactEmails"] == Expr(
+        "ternary_expression", "empty(budgetContactEmail) ? [] : [ budgetContactEmail ]"
+    )
+
+
+def test_the_budget_is_a_monthly_cost_budget_whose_alerts_reach_someone():
+    (budget,) = BUDGET.resources.values()
+    assert budget.type == "Microsoft.Consumption/budgets"
+    assert "scope" not in budget.body  # an extension of the resource group it is deployed into
+    properties = budget.body["properties"]
+    assert (properties["category"], properties["timeGrain"]) == ("Cost", "Monthly")
+    assert properties["amount"] == Ref("amount")
+    assert properties["timePeriod"] == {"startDate": Ref("startDate")}
+    alerts = properties["notifications"].values()
+    assert {(a["thresholdType"], a["threshold"]) for a in alerts} == {
+        ("Actual", 80),
+        ("Actual", 100),
+        ("Forecasted", 100),
+    }
+    for alert in alerts:
+        assert alert["enabled"] is True
+        # Owners as well as the optional address: with no e-mail given the alert still goes somewhere.
+        assert (alert["contactEmails"], alert["contactRoles"]) == (Ref("contactEmails"), ["Owner"])
+
+
+def test_the_budget_keeps_its_first_start_date():
+    # Azure refuses to change a budget's start date, so the first month is written back to the azd
+    # environment (an output) and read from there (main.parameters.json) on every later provision.
+    assert MAIN.params["budgetStartDate"].default == Expr("call_expression", "utcNow('yyyy-MM-01')")
+    assert MAIN.outputs["AZURE_BUDGET_START_DATE"] == Expr(
+        "ternary_expression", "budgetAmount > 0 ? budgetStartDate : ''"
+    )
 
 
 # ---- Tags and names ----------------------------------------------------------------------------

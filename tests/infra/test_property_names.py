@@ -38,6 +38,7 @@ MODELS = {
         "RoleAssignmentCreateParameters",
     ),
     "Microsoft.Resources/resourceGroups": ("azure.mgmt.resource.resources.models", "ResourceGroup"),
+    "Microsoft.Consumption/budgets": ("azure.mgmt.consumption.models", "Budget"),
 }
 
 
@@ -94,3 +95,10 @@ def test_a_misspelt_msrest_property_is_reported():
     # Application Insights spells some properties in PascalCase (Application_Type, DisableLocalAuth).
     body = {"name": "appi", "properties": {"Application_Type": "web", "DisableLocalAuth": True, "disableLocalAuths": 1}}
     assert arm_models.unknown_resource_properties(body, cls) == ["properties.disableLocalAuths"]
+
+
+def test_a_misspelt_budget_alert_property_is_reported():
+    body = copy.deepcopy(load(INFRA / "app" / "budget.bicep").resources["budget"].body)
+    body["properties"]["notifications"]["actual80"]["thresholdTyp"] = "Actual"
+    cls = arm_models.model(*MODELS["Microsoft.Consumption/budgets"])
+    assert arm_models.unknown_resource_properties(body, cls) == ["properties.notifications.actual80.thresholdTyp"]
