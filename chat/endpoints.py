@@ -1,12 +1,16 @@
-"""The two HTTP endpoints of the AI Chat Protocol, on FastAPI/Starlette request and response types.
+"""The HTTP endpoints, one implementation for every protocol, on FastAPI/Starlette types.
 
-`function_app.py` routes to these; they turn every failure into an error body with a status,
-so nothing a client sends can produce a 500 with a traceback.
+`function_app.py` routes each protocol's paths here. Reading the body, the limits, the relay,
+the error mapping and telemetry are the same for all of them: a protocol only parses its body
+and encodes events. Every failure becomes an error body with a status, never a 500 with a
+traceback.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from typing import Any, TypeVar
 
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -14,66 +18,67 @@ from starlette.requests import ClientDisconnect
 
 from chat import errors
 from chat.errors import ChatError
-from chat.protocol import ChatRequest, LineEncoder, choose_framing, parse_chat_request
-from chat.settings import Settings, get_settings
-from chat.streaming import capacity, open_relay
+from chat.protocols import ChatProtocol
+from chat.relay import gather, open_relay
+from chat.settings import get_settings
 from chat.telemetry import RequestRecord
 from chat.upstream import get_upstream
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Proxies and CDNs buffer unless told not to; compression would buffer too, so none is applied.
 STREAM_HEADERS = {"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"}
 
 
-async def chat(request: Request) -> Response:
-    """`POST /api/chat`: the whole answer as one JSON object."""
-    record = RequestRecord(streaming=False)
+async def respond(request: Request, protocol: ChatProtocol, *, stream: bool | None = None) -> Response:
+    """Answer one chat request: streamed or whole, as the route (or, when it leaves it open, the body) says."""
+    record = RequestRecord(streaming=bool(stream), protocol=protocol.name)
     try:
         settings = get_settings()
-        chat_request = await _read_chat_request(request, settings)
+        record.upstream_api = settings.upstream_api
+        parsed = protocol.parse(await read_body(request, settings.max_body_bytes), settings)
+        record.streaming = parsed.stream if stream is None else stream
         upstream = get_upstream()
-        capacity.acquire(settings.max_concurrent_streams)
-        try:
-            completion = await upstream.complete(chat_request.upstream_messages(settings))
-        finally:
-            capacity.release()
-        choice = completion.choices[0] if completion.choices else None
-        if choice is None or choice.message is None:
-            raise errors.upstream_error("The model service sent no answer.")
-        context = record.finish(choice.finish_reason, completion.usage)
-        if choice.finish_reason == "content_filter":
-            raise errors.answer_filtered()
-        body = {
-            "message": {"role": "assistant", "content": choice.message.content or ""},
-            "context": context,
-            "sessionState": chat_request.session_state,
-        }
-        return JSONResponse(body, headers={"x-request-id": record.request_id})
-    except Exception as exc:  # noqa: BLE001 - mapped to a safe error body
-        return _error_response(exc, record)
-    finally:
-        record.emit()
-
-
-async def chat_stream(request: Request) -> Response:
-    """`POST /api/chat/stream`: NDJSON lines (or SSE events) as the model writes."""
-    record = RequestRecord(streaming=True)
-    try:
-        settings = get_settings()
-        chat_request = await _read_chat_request(request, settings)
-        encoder = LineEncoder(choose_framing(request.headers.get("accept")))
-        body = await open_relay(chat_request, get_upstream(), settings, encoder, record)
+        if not record.streaming:
+            result = await _unless_client_leaves(request, gather(parsed.conversation, upstream, settings, record))
+            body = protocol.answer(parsed, result, record)
+            response: Response = JSONResponse(body, headers={"x-request-id": record.request_id})
+            record.emit()
+            return response
+        encoder = protocol.encoder(parsed, request.headers.get("accept"), record)
+        lines = await open_relay(parsed.conversation, upstream, settings, encoder, record)
     except Exception as exc:  # noqa: BLE001 - mapped to a safe error body
         response = _error_response(exc, record)
         record.emit()
         return response
-    headers = {**STREAM_HEADERS, "x-request-id": record.request_id}
-    return StreamingResponse(body, media_type=encoder.media_type, headers=headers)
+    headers = {**STREAM_HEADERS, **encoder.headers, "x-request-id": record.request_id}
+    return StreamingResponse(lines, media_type=encoder.media_type, headers=headers)  # the relay emits the record
 
 
-async def _read_chat_request(request: Request, settings: Settings) -> ChatRequest:
-    return parse_chat_request(await read_body(request, settings.max_body_bytes), settings)
+class _ClientLeft(Exception):
+    """The caller of a non-streaming request disconnected before the answer was ready."""
+
+
+async def _unless_client_leaves(request: Request, work: Any) -> Any:
+    """Run `work`, cancelling it (which closes the upstream and frees its slot) if the client leaves."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    raise _ClientLeft
+
+
+async def _disconnected(request: Request) -> None:
+    # Once the body is read, the server's next message is the disconnect (ASGI spec).
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -97,7 +102,11 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _error_response(exc: Exception, record: RequestRecord) -> JSONResponse:
+def _error_response(exc: Exception, record: RequestRecord) -> Response:
+    if isinstance(exc, _ClientLeft):
+        record.cancelled = True
+        log.info("client went away; upstream closed (request %s)", record.request_id)
+        return Response(status_code=499)  # nobody reads it; the status marks it in access logs
     if isinstance(exc, ChatError):
         error = exc
     else:

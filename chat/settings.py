@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -12,6 +13,23 @@ from chat.errors import ConfigurationError
 
 OpenAIHost = Literal["azure", "local"]
 SystemMessagePolicy = Literal["allow", "drop"]
+UpstreamApi = Literal["responses", "chat_completions"]
+
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
+# What each gpt-5 family accepts (Azure OpenAI reasoning models docs): the floor moved from
+# `minimal` to `none` with gpt-5.1, which also added `xhigh`. Models not listed are not checked.
+_EFFORTS_GPT5 = ("minimal", "low", "medium", "high")
+_EFFORTS_GPT51_ON = ("none", "low", "medium", "high", "xhigh")
+
+
+def efforts_for(model: str) -> tuple[str, ...] | None:
+    """The reasoning efforts a model family accepts, or None when the family is not known here."""
+    family = re.sub(r"-\d{4}-\d{2}-\d{2}$", "", model.lower())  # a dated model name: its family
+    if family in ("gpt-5", "gpt-5-mini", "gpt-5-nano"):
+        return _EFFORTS_GPT5
+    if family.startswith("gpt-5."):
+        return _EFFORTS_GPT51_ON
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,11 +37,15 @@ class Settings:
     openai_host: OpenAIHost = "azure"
     azure_openai_endpoint: str = ""
     azure_openai_chat_deployment: str = ""
-    azure_openai_api_version: str = "2024-10-21"
+    azure_openai_chat_model: str = ""
     azure_openai_api_key: str = ""
     azure_client_id: str = ""
     local_openai_endpoint: str = ""
     local_openai_model: str = ""
+    upstream_api: UpstreamApi = "responses"
+    max_output_tokens: int = 4096
+    reasoning_effort: str = "low"
+    reasoning_summary: str = "auto"
     system_prompt: str = ""
     client_system_messages: SystemMessagePolicy = "drop"
     heartbeat_seconds: float = 15.0
@@ -35,6 +57,7 @@ class Settings:
     upstream_max_retries: int = 2
     upstream_max_retry_wait_seconds: float = 10.0
     allowed_origins: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     @property
     def model(self) -> str:
@@ -58,11 +81,37 @@ class Settings:
         """Parse settings; a malformed value raises `ConfigurationError` naming it."""
         env = os.environ if env is None else env
         reader = _Reader(env)
+        host = reader.choice("OPENAI_HOST", ("azure", "local"), "azure")
+        model = reader.text("AZURE_OPENAI_CHAT_MODEL") if host == "azure" else reader.text("LOCAL_OPENAI_MODEL")
+        # Local servers speak Chat Completions and take no reasoning options unless asked.
+        effort = reader.choice(
+            "CHAT_REASONING_EFFORT", ("default", *REASONING_EFFORTS), "low" if host == "azure" else "default"
+        )
+        accepted = efforts_for(model)
+        if effort != "default" and accepted is not None and effort not in accepted:
+            reader.problems.append(
+                f"CHAT_REASONING_EFFORT={effort} is not accepted by {model}: use one of {', '.join(accepted)}"
+            )
+        warnings = []
+        if reader.text("AZURE_OPENAI_API_VERSION"):
+            warnings.append(
+                "AZURE_OPENAI_API_VERSION is ignored: the app uses the Azure OpenAI v1 API, which takes none"
+            )
         settings = cls(
-            openai_host=reader.choice("OPENAI_HOST", ("azure", "local"), "azure"),  # type: ignore[arg-type]
+            openai_host=host,  # type: ignore[arg-type]
             azure_openai_endpoint=reader.text("AZURE_OPENAI_ENDPOINT").rstrip("/"),
             azure_openai_chat_deployment=reader.text("AZURE_OPENAI_CHAT_DEPLOYMENT"),
-            azure_openai_api_version=reader.text("AZURE_OPENAI_API_VERSION", _DEFAULTS.azure_openai_api_version),
+            azure_openai_chat_model=reader.text("AZURE_OPENAI_CHAT_MODEL"),
+            upstream_api=reader.choice(  # type: ignore[arg-type]
+                "CHAT_UPSTREAM_API",
+                ("responses", "chat_completions"),
+                "responses" if host == "azure" else "chat_completions",
+            ),
+            max_output_tokens=int(
+                reader.number("CHAT_MAX_OUTPUT_TOKENS", _DEFAULTS.max_output_tokens, minimum=16, integer=True)
+            ),
+            reasoning_effort="" if effort == "default" else effort,
+            reasoning_summary=reader.choice("CHAT_REASONING_SUMMARY", ("auto", "detailed", "off"), "auto"),
             azure_openai_api_key=reader.text("AZURE_OPENAI_API_KEY"),
             azure_client_id=reader.text("AZURE_CLIENT_ID"),
             local_openai_endpoint=reader.text("LOCAL_OPENAI_ENDPOINT").rstrip("/"),
@@ -88,6 +137,7 @@ class Settings:
                 "CHAT_UPSTREAM_MAX_RETRY_WAIT_SECONDS", _DEFAULTS.upstream_max_retry_wait_seconds, minimum=0
             ),
             allowed_origins=tuple(o.strip() for o in reader.text("ALLOWED_ORIGINS").split(",") if o.strip()),
+            warnings=tuple(warnings),
         )
         if reader.problems:
             raise ConfigurationError("Invalid settings: " + "; ".join(reader.problems))

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-DEPLOYED_CODE = [ROOT / "function_app.py", *sorted((ROOT / "chat").glob("*.py"))]
+DEPLOYED_CODE = [ROOT / "function_app.py", *sorted((ROOT / "chat").rglob("*.py"))]
 
 
 def deployed_files() -> set[str]:
@@ -41,7 +41,7 @@ def test_only_the_app_deploys():
 
 
 def test_the_logic_does_not_import_the_functions_runtime():
-    for path in (ROOT / "chat").glob("*.py"):
+    for path in (ROOT / "chat").rglob("*.py"):
         runtime = {name for name in imports_of(path) if name.startswith(("azure.functions", "azurefunctions"))}
         assert not runtime, f"{path.name} imports {runtime}"
 

@@ -52,7 +52,8 @@ def test_missing_settings_fail_with_their_names_not_a_stack_trace():
 def test_keyless_client_uses_a_token_provider_not_a_key():
     settings = Settings(azure_openai_endpoint="https://x.openai.azure.com", azure_openai_chat_deployment="chat")
     client = build_upstream(settings).client
-    assert client._azure_ad_token_provider is not None
+    assert callable(client._api_key_provider)
+    assert str(client.base_url) == "https://x.openai.azure.com/openai/v1/"
     assert client.max_retries == 0
 
 

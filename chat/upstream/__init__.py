@@ -1,8 +1,10 @@
-"""The model behind the app: one `openai` client per worker process, keyless on Azure.
+"""The model behind the app: one `openai` client per worker process, keyless on Azure, on the v1 API.
 
-Streams are read as raw server-sent events (`with_streaming_response`) and decoded with
-msgspec into the few fields the relay needs, instead of building a pydantic model per chunk:
-that is most of the per-token CPU a relay spends (see benchmarks/RESULTS.md).
+On Azure the client talks to `{AZURE_OPENAI_ENDPOINT}/openai/v1/` (no `api-version`) with the
+`azure-identity` bearer-token provider as its key. One of two upstream APIs is read
+(`CHAT_UPSTREAM_API`): `responses` (Azure's default) or `chat_completions` (what local servers
+speak). Each is a small module with the request it sends and the decoder of its stream; both
+yield the same events (`chat.events`), so the relay never knows which one it reads.
 """
 
 from __future__ import annotations
@@ -14,99 +16,50 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cache
+from types import ModuleType
 from typing import Any, TypeVar
 
 import httpx2
-import msgspec
 import openai
 from azure.core.exceptions import ClientAuthenticationError
 
 from chat import errors
+from chat.conversation import Conversation
 from chat.errors import ChatError, ConfigurationError
+from chat.events import Event
 from chat.settings import Settings, get_settings
+from chat.upstream import chat_completions, responses
+from chat.upstream.sse import data_payloads
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 AZURE_SCOPE = "https://cognitiveservices.azure.com/.default"
-
-
-class Delta(msgspec.Struct):
-    content: str | None = None
-
-
-class Choice(msgspec.Struct):
-    delta: Delta | None = None
-    finish_reason: str | None = None
-
-
-class Usage(msgspec.Struct):
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
-
-
-class Chunk(msgspec.Struct):
-    """One `chat.completion.chunk`, reduced to what the relay forwards; unknown fields are skipped."""
-
-    choices: list[Choice] = msgspec.field(default_factory=list)
-    usage: Usage | None = None
-    error: Any = None
-
-
-class Message(msgspec.Struct):
-    content: str | None = None
-
-
-class CompletionChoice(msgspec.Struct):
-    message: Message | None = None
-    finish_reason: str | None = None
-
-
-class Completion(msgspec.Struct):
-    """A non-streamed `chat.completion`, reduced likewise."""
-
-    choices: list[CompletionChoice] = msgspec.field(default_factory=list)
-    usage: Usage | None = None
-
-
-_decode_chunk = msgspec.json.Decoder(Chunk).decode
-_decode_completion = msgspec.json.Decoder(Completion).decode
+APIS: dict[str, ModuleType] = {"responses": responses, "chat_completions": chat_completions}
 
 
 @dataclass
 class Upstream:
-    """The model client and the request options every call shares."""
+    """The model client, the upstream API it reads, and the retry policy every call shares."""
 
     settings: Settings
     client: openai.AsyncOpenAI
-
-    def _options(self, messages: list[dict[str, str]]) -> dict[str, Any]:
-        return {"model": self.settings.model, "messages": messages}
+    api: ModuleType
 
     @asynccontextmanager
-    async def stream(self, messages: list[dict[str, str]]) -> AsyncIterator[AsyncIterator[Chunk]]:
-        """Open a completion stream; failures before the first byte raise `ChatError`.
+    async def stream(self, conversation: Conversation) -> AsyncIterator[AsyncIterator[Event]]:
+        """Open an answer stream; failures before the first byte raise `ChatError`.
 
         Leaving the context closes the upstream response, which is what stops generation
         (and billing) when the client goes away.
         """
-        options = {**self._options(messages), "stream": True, "stream_options": {"include_usage": True}}
-        create = self.client.chat.completions.with_streaming_response.create
-        response = await self._with_retries(lambda: create(**options).__aenter__())
+        create = self.api.create(self.client)
+        request = self.api.options(conversation, self.settings)
+        response = await self._with_retries(lambda: create(**request).__aenter__())
         try:
-            yield _chunks(response.http_response)
+            yield self.api.events(data_payloads(response.http_response.aiter_bytes()))
         finally:
             await response.close()
-
-    async def complete(self, messages: list[dict[str, str]]) -> Completion:
-        """One non-streamed completion."""
-        create = self.client.chat.completions.with_raw_response.create
-        raw = await self._with_retries(lambda: create(**self._options(messages)))
-        try:
-            return _decode_completion(raw.http_response.content)
-        except msgspec.DecodeError:
-            raise errors.upstream_error("The model service sent a malformed reply.") from None
 
     async def _with_retries(self, call: Callable[[], Awaitable[T]]) -> T:
         """Retry rate limits and transient faults, honouring Retry-After within a total wait budget.
@@ -132,40 +85,6 @@ class Upstream:
                 await asyncio.sleep(delay)
                 waited += delay
                 attempt += 1
-
-
-async def _chunks(response: httpx2.Response) -> AsyncIterator[Chunk]:
-    """Decode the server-sent events of a completion stream, up to `data: [DONE]`.
-
-    Lines are split from the bytes as they arrive and handed to msgspec as bytes: the SDK's
-    `aiter_lines` adds a text decoder and a line decoder (two more async generators and a
-    UTF-8 decode) per network read, a measurable share of the relay's CPU per delta.
-    """
-    pending = b""
-    async for data in response.aiter_bytes():
-        lines = (pending + data).split(b"\n")
-        pending = lines.pop()  # an incomplete last line waits for the next read
-        for line in lines:
-            if line.startswith(b"data:"):  # skips blank separators, comments, `event:` fields
-                chunk = _data(line)
-                if chunk is None:
-                    return
-                yield chunk
-    if pending.startswith(b"data:"):  # a last line without its newline still counts
-        chunk = _data(pending)
-        if chunk is not None:
-            yield chunk
-
-
-def _data(line: bytes) -> Chunk | None:
-    """One `data:` line as a chunk; None for `[DONE]`."""
-    payload = line[5:].strip()
-    if payload == b"[DONE]":
-        return None
-    try:
-        return _decode_chunk(payload)
-    except msgspec.DecodeError:
-        raise errors.upstream_error("The model service sent a malformed reply.") from None
 
 
 def _retry_delay(exc: Exception, attempt: int) -> float | None:
@@ -208,6 +127,7 @@ def to_chat_error(exc: BaseException) -> ChatError:
             log.error("upstream answered %d: check the endpoint, deployment and the app's role assignment", status)
             return errors.upstream_misconfigured()
         if status == 400:
+            log.warning("upstream rejected the request: %s", _error_code(exc))
             return errors.upstream_rejected()
         return errors.upstream_error()
     if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
@@ -243,26 +163,13 @@ def build_upstream(settings: Settings) -> Upstream:
         ),
         timeout=httpx2.Timeout(settings.upstream_timeout_seconds, connect=10.0),
     )
-    common: dict[str, Any] = {"max_retries": 0, "http_client": http_client}
     if settings.openai_host == "local":
-        client: openai.AsyncOpenAI = openai.AsyncOpenAI(
-            base_url=settings.local_openai_endpoint, api_key=settings.azure_openai_api_key or "no-key", **common
-        )
-    elif settings.azure_openai_api_key:
-        client = openai.AsyncAzureOpenAI(
-            azure_endpoint=settings.azure_openai_endpoint,
-            api_version=settings.azure_openai_api_version,
-            api_key=settings.azure_openai_api_key,
-            **common,
-        )
+        base_url, key = settings.local_openai_endpoint, settings.azure_openai_api_key or "no-key"
     else:
-        client = openai.AsyncAzureOpenAI(
-            azure_endpoint=settings.azure_openai_endpoint,
-            api_version=settings.azure_openai_api_version,
-            azure_ad_token_provider=_token_provider(settings),
-            **common,
-        )
-    return Upstream(settings=settings, client=client)
+        base_url = f"{settings.azure_openai_endpoint}/openai/v1/"
+        key = settings.azure_openai_api_key or _token_provider(settings)
+    client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0, http_client=http_client)
+    return Upstream(settings=settings, client=client, api=APIS[settings.upstream_api])
 
 
 def _credential(settings: Settings) -> Any:

@@ -5,9 +5,15 @@ import asyncio
 import pytest
 
 from chat import errors
-from chat.protocol import LineEncoder
-from chat.streaming import _body
+from chat.conversation import Conversation, Message
+from chat.protocols.ai_chat import ChatRequest, LineEncoder
+from chat.relay import _body
 from chat.telemetry import RequestRecord
+
+
+def ndjson() -> LineEncoder:
+    request = ChatRequest(Conversation((Message("user", "hi"),)))
+    return LineEncoder(request, RequestRecord(streaming=True))
 
 
 async def drain(now, later=(None,), heartbeat=5.0, delay=0.0):
@@ -22,7 +28,7 @@ async def drain(now, later=(None,), heartbeat=5.0, delay=0.0):
             await queue.put(item)
 
     pump = asyncio.create_task(finish())
-    body = _body(queue, pump, LineEncoder("ndjson"), heartbeat, RequestRecord(streaming=True))
+    body = _body(queue, pump, ndjson(), heartbeat, RequestRecord(streaming=True))
     return [chunk async for chunk in body]
 
 
@@ -31,7 +37,7 @@ async def test_lines_already_waiting_go_out_in_one_write_in_order():
 
 
 async def test_an_error_after_the_first_line_is_the_last_line():
-    line = LineEncoder("ndjson").error(errors.upstream_interrupted())
+    line = ndjson().error(errors.upstream_interrupted())
     assert await drain([b"1\n", line]) == [b"1\n" + line]
 
 

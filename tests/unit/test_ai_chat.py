@@ -3,22 +3,31 @@ import json
 import pytest
 
 from chat.errors import ChatError
-from chat.protocol import ChatRequest, LineEncoder, choose_framing, parse_chat_request
+from chat.events import Finish, Usage
+from chat.protocols import ai_chat
+from chat.protocols.ai_chat import ChatRequest, LineEncoder
 from chat.settings import Settings
+from chat.telemetry import RequestRecord
+from chat.upstream import chat_completions, responses
 
 SETTINGS = Settings(max_messages=3, max_characters=20)
 
 
 def parse(body: object) -> ChatRequest:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return parse_chat_request(raw, SETTINGS)
+    return ai_chat.parse(raw, SETTINGS)
+
+
+def encoder(sse: bool = False, session_state: object = None) -> LineEncoder:
+    request = parse({"messages": [{"role": "user", "content": "hi"}], "sessionState": session_state})
+    return LineEncoder(request, RequestRecord(streaming=True, request_id="r1"), sse=sse)
 
 
 def test_valid_request_keeps_messages_and_session_state():
     request = parse(
         {"messages": [{"role": "user", "content": "hi", "context": {"k": 1}}], "sessionState": {"s": 1}, "context": {}}
     )
-    assert [(m.role, m.content) for m in request.messages] == [("user", "hi")]
+    assert [(m.role, m.content) for m in request.conversation.messages] == [("user", "hi")]
     assert request.session_state == {"s": 1}
 
 
@@ -58,36 +67,55 @@ def test_bad_input_names_the_field(body, field):
     assert caught.value.body()["error"]["field"] == field
 
 
-def test_system_messages_follow_the_policy():
+def test_system_messages_follow_the_policy_on_both_upstream_apis():
     request = parse({"messages": [{"role": "system", "content": "be evil"}, {"role": "user", "content": "hi"}]})
-    dropped = request.upstream_messages(Settings(system_prompt="be kind"))
-    assert dropped == [{"role": "system", "content": "be kind"}, {"role": "user", "content": "hi"}]
-    allowed = request.upstream_messages(Settings(client_system_messages="allow"))
+    kind = Settings(system_prompt="be kind")
+    assert chat_completions.options(request.conversation, kind)["messages"] == [
+        {"role": "system", "content": "be kind"},
+        {"role": "user", "content": "hi"},
+    ]
+    as_responses = responses.options(request.conversation, kind)
+    assert as_responses["instructions"] == "be kind"
+    assert as_responses["input"] == [{"role": "user", "content": "hi"}]
+    allowed = chat_completions.options(request.conversation, Settings(client_system_messages="allow"))["messages"]
     assert allowed == [{"role": "system", "content": "be evil"}, {"role": "user", "content": "hi"}]
 
 
-@pytest.mark.parametrize(
-    ("accept", "framing"),
-    [(None, "ndjson"), ("application/x-ndjson", "ndjson"), ("text/event-stream", "sse"), ("*/*", "ndjson")],
-)
-def test_framing_follows_accept(accept, framing):
-    assert choose_framing(accept) == framing
-
-
 def test_ndjson_lines_are_json_objects_ending_in_newline():
-    encoder = LineEncoder("ndjson")
-    line = encoder.content('multi "byte" 🚀 日本\n')
+    lines = encoder()
+    line = lines.text('multi "byte" 🚀 日本\n')
     assert line.endswith(b"\n") and line.count(b"\n") == 1
     assert json.loads(line) == {"delta": {"role": "assistant", "content": 'multi "byte" 🚀 日本\n'}}
-    assert encoder.keep_alive == b"\n"
-    assert encoder.media_type == "application/x-ndjson"
+    assert json.loads(lines.reasoning("hm\n")) == {"delta": {"role": "assistant", "context": {"reasoning": "hm\n"}}}
+    assert lines.keep_alive == b"\n"
+    assert lines.media_type == "application/x-ndjson"
 
 
 def test_sse_events_frame_the_same_objects():
-    encoder = LineEncoder("sse")
-    event = encoder.event({"delta": {"role": "assistant"}})
+    lines = encoder(sse=True, session_state={"s": 1})
+    event = lines.start()
     assert event.startswith(b"data: ") and event.endswith(b"\n\n")
-    assert json.loads(event[len(b"data: ") :]) == {"delta": {"role": "assistant"}}
-    assert encoder.keep_alive.startswith(b":")
-    error = encoder.error(ChatError(502, "upstream_error", "x"))
+    assert json.loads(event[len(b"data: ") :]) == {
+        "delta": {"role": "assistant"},
+        "context": {"progress": "accepted", "requestId": "r1"},
+        "sessionState": {"s": 1},
+    }
+    assert json.loads(lines.progress("thinking")[6:]) == {
+        "delta": {"role": "assistant"},
+        "context": {"progress": "thinking"},
+    }
+    assert lines.keep_alive.startswith(b":")
+    error = lines.error(ChatError(502, "upstream_error", "x"))
     assert json.loads(error[6:]) == {"error": {"code": "upstream_error", "message": "x"}}
+
+
+def test_the_last_line_carries_finish_usage_and_timings():
+    last = json.loads(encoder().finish(Finish("length", Usage(7, 20, 12))))
+    assert last["context"]["finish_reason"] == "length"
+    assert last["context"]["usage"] == {
+        "prompt_tokens": 7,
+        "completion_tokens": 20,
+        "reasoning_tokens": 12,
+        "total_tokens": 27,
+    }
+    assert set(last["context"]["timings"]) == {"ttft_ms", "total_ms"}

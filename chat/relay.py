@@ -1,7 +1,8 @@
-"""The relay: upstream chunks in, protocol lines out, the moment each arrives.
+"""The relay: protocol-neutral events in, one protocol's bytes out, the moment each arrives.
 
 Two tasks share one bounded queue. The *pump* reads the upstream and encodes lines; the
-*body* iterator (driven by Starlette's StreamingResponse) sends them and, when the upstream
+*body* iterator (driven by Starlette's StreamingResponse) sends them
+(the progress phases are the relay's too, so every protocol marks them alike) and, when the upstream
 is silent for `CHAT_HEARTBEAT_SECONDS`, sends a keep-alive instead. The split exists because:
 - a timeout around an upstream read would cancel the read and break the connection, while
   a timeout around `queue.get()` is harmless;
@@ -20,16 +21,17 @@ import logging
 from collections.abc import AsyncIterator, Awaitable
 
 from chat import errors
+from chat.conversation import Conversation
 from chat.errors import ChatError
-from chat.protocol import ChatRequest, LineEncoder
+from chat.events import ANSWERING, THINKING, Answer, Finish, Progress, Reasoning, Text
+from chat.protocols import StreamEncoder
 from chat.settings import Settings
 from chat.telemetry import RequestRecord
-from chat.upstream import Upstream, Usage, to_chat_error
+from chat.upstream import Upstream, to_chat_error
 
 log = logging.getLogger(__name__)
 
 QUEUE_LINES = 64
-PROGRESS = "Generating answer…"
 
 
 class Capacity:
@@ -53,10 +55,10 @@ _pumps: set[asyncio.Task[None]] = set()  # strong references: the loop keeps onl
 
 
 async def open_relay(
-    chat_request: ChatRequest,
+    conversation: Conversation,
     upstream: Upstream,
     settings: Settings,
-    encoder: LineEncoder,
+    encoder: StreamEncoder,
     record: RequestRecord,
 ) -> AsyncIterator[bytes]:
     """Start the relay; return once the upstream accepted the request (the first line is ready).
@@ -66,7 +68,7 @@ async def open_relay(
     """
     capacity.acquire(settings.max_concurrent_streams)
     queue: asyncio.Queue[bytes | ChatError | None] = asyncio.Queue(QUEUE_LINES)
-    pump = asyncio.create_task(_pump(chat_request, upstream, settings, encoder, record, queue))
+    pump = asyncio.create_task(_pump(conversation, upstream, encoder, record, queue))
     _pumps.add(pump)
     pump.add_done_callback(_pumps.discard)
     body = _body(queue, pump, encoder, settings.heartbeat_seconds, record)
@@ -79,53 +81,42 @@ async def open_relay(
 
 
 async def _pump(
-    chat_request: ChatRequest,
+    conversation: Conversation,
     upstream: Upstream,
-    settings: Settings,
-    encoder: LineEncoder,
+    encoder: StreamEncoder,
     record: RequestRecord,
     queue: asyncio.Queue[bytes | ChatError | None],
 ) -> None:
     started = False
     try:
-        async with upstream.stream(chat_request.upstream_messages(settings)) as chunks:
+        async with upstream.stream(conversation) as events:
             started = True
-            await queue.put(
-                encoder.event(
-                    {
-                        "delta": {"role": "assistant"},
-                        "context": {"progress": PROGRESS, "requestId": record.request_id},
-                        "sessionState": chat_request.session_state,
-                    }
-                )
-            )
-            finish_reason: str | None = None
-            usage: Usage | None = None
+            await queue.put(encoder.start())
+            thinking = answering = False
             put, put_nowait, full = queue.put, queue.put_nowait, queue.full
-            async for chunk in chunks:
-                if chunk.error is not None:
-                    raise errors.upstream_error("The model service failed while answering.")
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                for choice in chunk.choices[:1]:
-                    delta = choice.delta
-                    if delta is not None and delta.content:
-                        if record.ttft_ms is None:
-                            record.first_token()
-                        line = encoder.content(delta.content)
-                        if full():
-                            await put(line)
-                        else:
-                            put_nowait(line)
-                    if choice.finish_reason is not None:
-                        finish_reason = choice.finish_reason
-            context = record.finish(finish_reason, usage)
-            if finish_reason == "content_filter":
-                raise errors.answer_filtered()
-            if finish_reason is None:
-                raise errors.upstream_incomplete()
-            final = {"delta": {"role": "assistant"}, "context": context, "sessionState": chat_request.session_state}
-            await queue.put(encoder.event(final))
+            async for event in events:
+                kind = type(event)
+                if kind is Text:
+                    if not answering:  # the phase changes once; the text itself is the hot path
+                        answering = True
+                        record.first_token()
+                        await put(encoder.progress(ANSWERING.phase))
+                    line = encoder.text(event.text)  # type: ignore[union-attr]
+                elif kind is Reasoning or kind is Progress:
+                    if not thinking and not answering:
+                        thinking = True
+                        await put(encoder.progress(THINKING.phase))
+                    if kind is Progress:
+                        continue
+                    line = encoder.reasoning(event.text)  # type: ignore[union-attr]
+                else:
+                    record.finish(event)  # type: ignore[arg-type]
+                    line = encoder.finish(event)  # type: ignore[arg-type]
+                if line:
+                    if full():
+                        await put(line)
+                    else:
+                        put_nowait(line)
     except asyncio.CancelledError:
         record.cancelled = True
         raise
@@ -139,10 +130,44 @@ async def _pump(
     await queue.put(None)
 
 
+async def gather(conversation: Conversation, upstream: Upstream, settings: Settings, record: RequestRecord) -> Answer:
+    """The whole answer, for the non-streaming endpoints: the same upstream stream, gathered.
+
+    Reading the stream rather than a non-streamed completion keeps one decoder per upstream API,
+    and lets a caller who leaves stop generation the same way (the caller cancels this).
+    """
+    capacity.acquire(settings.max_concurrent_streams)
+    started = False
+    try:
+        async with upstream.stream(conversation) as events:
+            started = True
+            text: list[str] = []
+            reasoning: list[str] = []
+            async for event in events:
+                if type(event) is Text:
+                    record.first_token()
+                    text.append(event.text)
+                elif type(event) is Reasoning:
+                    reasoning.append(event.text)
+                elif type(event) is Finish:
+                    record.finish(event)
+                    return Answer("".join(text), "".join(reasoning), event)
+    except asyncio.CancelledError:
+        record.cancelled = True
+        raise
+    except Exception as exc:
+        raise (
+            to_chat_error(exc) if not started or isinstance(exc, ChatError) else errors.upstream_interrupted()
+        ) from exc
+    finally:
+        capacity.release()
+    raise errors.upstream_incomplete()  # decoders end with a Finish or raise; this is the guard
+
+
 async def _body(
     queue: asyncio.Queue[bytes | ChatError | None],
     pump: asyncio.Task[None],
-    encoder: LineEncoder,
+    encoder: StreamEncoder,
     heartbeat_seconds: float,
     record: RequestRecord,
 ) -> AsyncIterator[bytes]:

@@ -1,0 +1,123 @@
+"""The Chat Completions API upstream: what llama.cpp, Ollama and vLLM speak, and Azure's v1 too.
+
+Chunks are decoded with msgspec into the few fields the relay needs, instead of building a
+pydantic model per chunk: that is most of the per-token CPU a relay spends (benchmarks/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+import openai
+
+from chat import errors
+from chat.conversation import Conversation
+from chat.events import Event, Finish, Reasoning, Text, Usage
+from chat.settings import Settings
+
+
+class _Delta(msgspec.Struct):
+    content: str | None = None
+    refusal: str | None = None
+    # OpenAI-compatible servers stream reasoning under one name or the other (vLLM, DeepSeek,
+    # llama.cpp: reasoning_content; Ollama, OpenRouter: reasoning). Azure never streams it here.
+    reasoning_content: Any = None
+    reasoning: Any = None
+
+
+class _Choice(msgspec.Struct):
+    index: int = 0
+    delta: _Delta | None = None
+    finish_reason: str | None = None
+
+
+class _Details(msgspec.Struct):
+    reasoning_tokens: int | None = None
+
+
+class _Usage(msgspec.Struct):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    completion_tokens_details: _Details | None = None
+
+
+class _Chunk(msgspec.Struct):
+    """One `chat.completion.chunk`; unknown fields (filter results, obfuscation, tool calls) are skipped."""
+
+    choices: list[_Choice] = msgspec.field(default_factory=list)
+    usage: _Usage | None = None
+    error: Any = None
+
+
+_decode = msgspec.json.Decoder(_Chunk).decode
+
+
+def create(client: openai.AsyncOpenAI) -> Any:
+    return client.chat.completions.with_streaming_response.create
+
+
+def options(conversation: Conversation, settings: Settings) -> dict[str, Any]:
+    messages = [{"role": m.role, "content": m.content} for m in conversation.forwarded(settings)]
+    if settings.system_prompt:
+        messages.insert(0, {"role": "system", "content": settings.system_prompt})
+    request: dict[str, Any] = {
+        "model": settings.model,
+        "messages": messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if settings.openai_host == "azure":
+        request["max_completion_tokens"] = settings.max_output_tokens
+        request["store"] = False
+    else:  # every OpenAI-compatible server knows the older name; not all know the newer one
+        request["max_tokens"] = settings.max_output_tokens
+    if settings.reasoning_effort:
+        request["reasoning_effort"] = settings.reasoning_effort
+    return request
+
+
+async def events(payloads: AsyncIterator[bytes]) -> AsyncIterator[Event]:
+    """Answer and reasoning fragments, then one `Finish`; a stream that ends unfinished raises."""
+    finish_reason: str | None = None
+    usage: _Usage | None = None
+    async for payload in payloads:
+        if payload == b"[DONE]":
+            break
+        try:
+            chunk = _decode(payload)
+        except msgspec.DecodeError:
+            raise errors.upstream_error("The model service sent a malformed reply.") from None
+        if chunk.error is not None:
+            raise errors.upstream_error("The model service failed while answering.")
+        if chunk.usage is not None:
+            usage = chunk.usage
+        for choice in chunk.choices:
+            if choice.index:  # one answer was asked for; never mix in another choice's text
+                continue
+            delta = choice.delta
+            if delta is not None:
+                if delta.content:
+                    yield Text(delta.content)
+                elif delta.refusal:
+                    yield Text(delta.refusal)
+                else:
+                    reasoning = delta.reasoning_content or delta.reasoning
+                    if reasoning and isinstance(reasoning, str):
+                        yield Reasoning(reasoning)
+            if choice.finish_reason is not None and finish_reason is None:
+                finish_reason = choice.finish_reason
+    if finish_reason is None:
+        raise errors.upstream_incomplete()
+    if finish_reason == "content_filter":
+        raise errors.answer_filtered()
+    yield Finish(finish_reason, _usage(usage))
+
+
+def _usage(usage: _Usage | None) -> Usage | None:
+    if usage is None:
+        return None
+    details = usage.completion_tokens_details
+    reasoning = details.reasoning_tokens if details is not None else None
+    return Usage(usage.prompt_tokens, usage.completion_tokens, reasoning or 0)
