@@ -66,14 +66,17 @@ class Simulator:
     def rule(self, **fields: Any) -> str:
         """Add a rule for requests whose last user message holds a fresh marker; return that marker."""
         marker = fields.pop("match", None) or f"[{uuid.uuid4().hex[:12]}]"
-        httpx.post(f"{self.url}/_sim/rules", json={"match": marker, **fields}).raise_for_status()
+        response = httpx.post(f"{self.url}/_sim/rules", json={"match": marker, **fields})
+        if response.status_code != 200:
+            raise AssertionError(f"the simulator refused the rule: {response.text}")
         return marker
 
     def records(self, marker: str | None = None) -> list[dict[str, Any]]:
+        """Every upstream request, or those whose body holds `marker` anywhere (`messages`, `input`, ...)."""
         records = httpx.get(f"{self.url}/_sim/requests").json()
         if marker is None:
             return records
-        return [r for r in records if marker in json.dumps(r["body"]["messages"], ensure_ascii=False)]
+        return [r for r in records if marker in json.dumps(r["body"], ensure_ascii=False)]
 
     def record(self, marker: str) -> dict[str, Any]:
         found = self.records(marker)
