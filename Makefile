@@ -65,3 +65,14 @@ real-model: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) .venv-infra .pytest_cache .ruff_cache tests/js/node_modules
+
+## web: build the web chat into web/dist (the served and deployed folder): npm ci when the lockfile changed, then the copy
+.PHONY: web
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+web: web/node_modules/.package-lock.json
+	cd web && npm run --silent build
+
+run browser: web

@@ -51,7 +51,9 @@ def main() -> None:
         print(f"Using the model at {target}", flush=True)
     try:
         subprocess.run(
-            [sys.executable, "-m", "dev.host", "--port", port, "--web", str(ROOT / "web")], cwd=ROOT, check=False
+            [sys.executable, "-m", "dev.host", "--port", port, "--web", str(ROOT / "web" / "dist")],  # `make web`
+            cwd=ROOT,
+            check=False,
         )
     except KeyboardInterrupt:
         pass

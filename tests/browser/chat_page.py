@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 ANSWER = ".message.assistant"
-ENDED = ("done", "stopped", "error")
+ENDED = ("done", "stopped", "interrupted", "error")
 
-# Records, on every DOM change, the last answer's status line, its shown text and how much text
-# had arrived: enough to assert what a reader saw and in which order.
+# Records, on every DOM change, the last answer's status line, its thinking section, its shown
+# text (and how much of the Markdown source that is) and how much text had arrived: enough to
+# assert what a reader saw and in which order.
 OBSERVE = """
 () => {
   window.__seen = [];
@@ -17,10 +18,18 @@ OBSERVE = """
     const item = answers[answers.length - 1];
     if (!item) return;
     const status = item.querySelector('.status');
+    const thinking = item.querySelector('.thinking');
     window.__seen.push({
       state: item.dataset.state,
-      status: status && !status.hidden ? status.textContent : null,
+      status: status && !status.hidden ? status.querySelector('.status-text').textContent : null,
+      thinking: thinking && !thinking.hidden
+        ? {label: thinking.querySelector('.thinking-label').textContent, open: thinking.open,
+           time: thinking.querySelector('.thinking-time').textContent,
+           text: thinking.querySelector('.thinking-text').textContent}
+        : null,
       text: item.querySelector('.answer-text').textContent,
+      html: item.querySelector('.answer-text').innerHTML,
+      shown: Number(item.dataset.shown || 0),
       received: Number(item.dataset.received || 0),
     });
   };
@@ -90,3 +99,33 @@ def wait_for_text(page: Any, longer_than: int = 0) -> None:
 
 def answer_text(page: Any) -> str:
     return last_answer(page).locator(".answer-text").text_content()
+
+
+def answer_html(page: Any) -> str:
+    return last_answer(page).locator(".answer-text").inner_html()
+
+
+def sent_messages(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The conversation the server sent upstream: Chat Completions `messages` or Responses `input`."""
+    body = record["body"]
+    return [{"role": m["role"], "content": m["content"]} for m in body.get("messages", body.get("input", []))]
+
+
+# Every text the announcer was given, in order (the polite live region a screen reader follows).
+RECORD_ANNOUNCEMENTS = """
+() => {
+  window.__announced = [];
+  new MutationObserver(() => {
+    const text = document.getElementById('announcer').textContent;
+    if (text) window.__announced.push(text);
+  }).observe(document.getElementById('announcer'), {childList: true, characterData: true, subtree: true});
+}
+"""
+
+
+def record_announcements(page: Any) -> None:
+    page.evaluate(RECORD_ANNOUNCEMENTS)
+
+
+def announcements(page: Any) -> list[str]:
+    return page.evaluate("window.__announced")

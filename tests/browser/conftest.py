@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-WEB = ROOT / "web"
+WEB_SOURCE = ROOT / "web"
+WEB = WEB_SOURCE / "dist"  # what is served and deployed: `npm run build` in web/
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -50,8 +53,20 @@ def sim() -> Iterator[Simulator]:
     stop(started.process)
 
 
+def build_web() -> None:
+    """Build web/dist from the sources, as `make web` does, so a test never sees a stale page."""
+    for tool in ("node", "npm"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is not installed: the web chat is built with Node.js (see docs/web.md)")
+    installed = WEB_SOURCE / "node_modules" / ".package-lock.json"  # npm writes it on every install
+    if not installed.exists() or installed.stat().st_mtime < (WEB_SOURCE / "package-lock.json").stat().st_mtime:
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=WEB_SOURCE, check=True)
+    subprocess.run(["npm", "run", "--silent", "build"], cwd=WEB_SOURCE, check=True, stdout=subprocess.DEVNULL)
+
+
 @pytest.fixture(scope="session")
 def host(sim: Simulator) -> Iterator[Host]:
+    build_web()
     started = start_host(host_env(sim), "--web", str(WEB))
     yield started
     stop(started.process)
@@ -85,5 +100,5 @@ def page(context: Any) -> Any:
 
 def swa_headers() -> dict[str, str]:
     """The headers Static Web Apps adds to every response, from web/staticwebapp.config.json."""
-    config = json.loads((WEB / "staticwebapp.config.json").read_text(encoding="utf-8"))
+    config = json.loads((WEB_SOURCE / "staticwebapp.config.json").read_text(encoding="utf-8"))
     return config["globalHeaders"]

@@ -11,6 +11,7 @@ from tests.browser.chat_page import (
     open_chat,
     seen,
     send,
+    sent_messages,
     wait_ended,
     wait_for_text,
 )
@@ -85,7 +86,7 @@ def test_stop_keeps_partial_text_and_closes_upstream(page, host: Host, sim: Simu
     follow = sim.rule(reply="OK.", token_ms=1)
     send(page, f"Go on {follow}")
     assert wait_ended(page, count=2) == "done"
-    sent = sim.record(follow)["body"]["messages"]
+    sent = sent_messages(sim.record(follow))
     assert sent[-3:] == [
         {"role": "user", "content": f"A long one please {marker}"},
         {"role": "assistant", "content": shown},

@@ -25,7 +25,7 @@ PARAMETERS = json.loads((INFRA / "main.parameters.json").read_text())["parameter
 def test_services():
     assert AZURE_YAML["services"] == {
         "api": {"project": ".", "language": "python", "host": "function"},
-        "web": {"project": "web", "language": "js", "host": "staticwebapp", "dist": "."},
+        "web": {"project": "web", "language": "js", "host": "staticwebapp", "dist": "dist"},
     }
     assert AZURE_YAML["infra"] == {"provider": "bicep", "path": "infra", "module": "main"}
 

@@ -1,12 +1,16 @@
-// The page: a conversation kept in memory, sent whole with each question; the answer
-// streamed (or fetched whole) and rendered as text only — model output never becomes HTML.
+// The page: a conversation kept in memory, sent whole with each question; the answer streamed
+// (or fetched whole) and rendered as sanitized Markdown (markdown.js) — raw HTML from the model
+// never becomes markup.
 
+import { AnswerView, errorNote, plainNote, timingNote } from "./answer-view.js";
 import { ChatError, completeChat, sessionStateOf, streamChat } from "./chat-client.js";
 import { loadConfig } from "./config.js";
+import { element, keepPinned, scrollToEnd } from "./dom.js";
 import { Pacer } from "./pacer.js";
 
-const PROCESSING = "Processing your question…";
 const STREAM_PREF = "chat.streaming";
+// The server names the phases; older servers sent their own words ("Generating answer…").
+const ACCEPTED = "Generating answer…";
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -47,34 +51,7 @@ function writeStreamingPref(on) {
   }
 }
 
-// ---- rendering -------------------------------------------------------------------------
-
-const svg = (path) =>
-  `<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false">${path}</svg>`; // fixed markup only
-
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function nearBottom() {
-  const page = document.scrollingElement;
-  return page.scrollHeight - page.scrollTop - page.clientHeight < 120;
-}
-
-function scrollToEnd() {
-  const page = document.scrollingElement;
-  page.scrollTop = page.scrollHeight;
-}
-
-/** Keep the view pinned to the newest text only if the reader has not scrolled up. */
-function keepPinned(change) {
-  const pinned = nearBottom();
-  change();
-  if (pinned) scrollToEnd();
-}
+// ---- messages ------------------------------------------------------------------------------
 
 function addUserMessage(text) {
   ui.empty.hidden = true;
@@ -84,106 +61,42 @@ function addUserMessage(text) {
   scrollToEnd();
 }
 
-/** An assistant message: text grows at the end; status, notes and actions below it. */
-class AnswerView {
-  constructor() {
-    this.item = element("li", "message assistant");
-    this.item.dataset.state = "pending";
-    this.item.setAttribute("aria-busy", "true");
-    const avatar = element("div", "avatar");
-    avatar.innerHTML = svg('<path d="M12 3l1.9 5.1L19 10l-5.1 1.9L12 17l-1.9-5.1L5 10l5.1-1.9z"/>');
-    const body = element("div", "answer");
-    this.text = element("div", "answer-text");
-    this.textNode = document.createTextNode("");
-    this.text.append(this.textNode);
-    this.status = element("p", "status");
-    this.statusText = element("span", "status-text", PROCESSING);
-    this.status.append(element("span", "dots"), this.statusText);
-    this.footer = element("div", "answer-footer");
-    body.append(element("h2", "visually-hidden", "Assistant said:"), this.text, this.status, this.footer);
-    this.item.append(avatar, body);
-    this.received = 0;
-    keepPinned(() => ui.messages.append(this.item));
-  }
-
-  get content() {
-    return this.textNode.data;
-  }
-
-  setStatus(text) {
-    if (this.item.dataset.state === "pending") this.statusText.textContent = text;
-  }
-
-  /** Count text that arrived (not yet necessarily shown): tests and the pacer's invariant. */
-  noteReceived(length) {
-    this.received = length;
-    this.item.dataset.received = String(length);
-  }
-
-  append(text) {
-    keepPinned(() => {
-      if (this.item.dataset.state === "pending") {
-        this.item.dataset.state = "streaming";
-        this.status.hidden = true;
-      }
-      this.textNode.appendData(text);
-    });
-  }
-
-  end(kind, note) {
-    this.item.dataset.state = kind;
-    this.item.removeAttribute("aria-busy");
-    this.status.hidden = true;
-    if (!this.content) this.text.classList.add("answer-text-empty");
-    keepPinned(() => {
-      if (kind === "stopped") this.footer.append(badge("stopped", "Stopped"));
-      if (note) this.footer.append(note);
-    });
-  }
-
-  addAction(label, onClick) {
-    const button = element("button", "button-small", label);
-    button.type = "button";
-    button.addEventListener("click", onClick);
-    this.footer.append(button);
-    return button;
-  }
-}
-
-function badge(kind, text) {
-  return element("span", `badge badge-${kind}`, text);
-}
-
-function errorNote(error) {
-  const box = element("div", "error-note");
-  box.setAttribute("role", "group");
-  box.setAttribute("aria-label", "Error");
-  const title = element("strong", "error-title", error.status ? `Error ${error.status}` : "Error");
-  const message = element("span", "error-message", ` ${error.message}`);
-  box.append(title, message);
-  if (error.code) box.append(element("code", "error-code", error.code));
-  if (error.retryAfter) box.append(element("span", "error-retry", ` Try again in ${error.retryAfter} s.`));
-  return box;
-}
-
-function timingNote(context) {
-  const parts = [];
-  const total = context?.timings?.total_ms;
-  const tokens = context?.usage?.completion_tokens;
-  if (typeof total === "number") parts.push(total >= 1000 ? `${(total / 1000).toFixed(1)} s` : `${Math.round(total)} ms`);
-  if (typeof tokens === "number") parts.push(`${tokens} tokens`);
-  if (!parts.length) return null;
-  const note = element("span", "meta", parts.join(" · "));
-  if (context?.requestId) note.title = `Request ${context.requestId}`;
-  return note;
-}
-
 function announce(text) {
   // Clear first so that the same words are announced again.
   ui.announcer.textContent = "";
   setTimeout(() => {
     ui.announcer.textContent = text;
   }, 50);
+}
+
+async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    // No Clipboard API (a plain-http page on another host) or no permission: the old way.
+    const buffer = element("textarea", "clipboard-buffer");
+    buffer.value = text;
+    buffer.setAttribute("readonly", "");
+    const focused = document.activeElement;
+    document.body.append(buffer);
+    buffer.select();
+    const copied = document.execCommand("copy");
+    buffer.remove();
+    focused?.focus();
+    return copied;
+  }
+}
+
+/** Copy, then say so on the button for a moment (and once to screen readers). */
+async function copyWithFeedback(button, text) {
+  const label = button.textContent;
+  const copied = await copyText(text);
+  button.textContent = copied ? "Copied" : "Copy failed";
+  announce(copied ? "Copied to the clipboard." : "Could not copy to the clipboard.");
+  setTimeout(() => {
+    button.textContent = label;
+  }, 2000);
 }
 
 // ---- one turn ----------------------------------------------------------------------------
@@ -203,6 +116,28 @@ function rememberSessionState(event) {
   if (found.present) state.sessionState = found.value;
 }
 
+/** The phases of one streamed answer, each shown and announced once, in order. */
+function phases(view, reasoningPacer) {
+  let phase = "waiting";
+  return {
+    thinking() {
+      if (phase !== "waiting") return;
+      phase = "thinking";
+      view.startThinking();
+      announce("Thinking…");
+    },
+    answering() {
+      if (phase === "answering") return;
+      const thought = phase === "thinking";
+      phase = "answering";
+      if (!thought) return;
+      reasoningPacer.flush();
+      view.stopThinking();
+      announce(`Thought for ${view.thoughtSeconds} seconds. Writing the answer…`);
+    },
+  };
+}
+
 async function streamAnswer(view, messages, controller) {
   let finalContext = null;
   let received = "";
@@ -211,8 +146,14 @@ async function streamAnswer(view, messages, controller) {
     drained = resolve;
   });
   const pacer = new Pacer((text) => view.append(text), () => drained());
-  state.turn.flush = () => {
+  const reasoningPacer = new Pacer((text) => view.appendReasoning(text));
+  const phase = phases(view, reasoningPacer);
+  const flush = () => {
+    reasoningPacer.flush();
     pacer.flush();
+  };
+  state.turn.flush = () => {
+    flush();
     drained();
   };
   try {
@@ -226,9 +167,19 @@ async function streamAnswer(view, messages, controller) {
     for await (const event of events) {
       rememberSessionState(event);
       const context = event.context;
-      if (context?.progress) view.setStatus(String(context.progress));
+      const progress = context?.progress;
+      if (progress === "thinking") phase.thinking();
+      else if (progress === "answering") phase.answering();
+      else if (progress === "accepted") view.setStatus(ACCEPTED);
+      else if (typeof progress === "string") view.setStatus(progress);
+      const reasoning = event.delta?.context?.reasoning;
+      if (typeof reasoning === "string" && reasoning) {
+        phase.thinking();
+        reasoningPacer.push(reasoning);
+      }
       const content = event.delta?.content;
       if (typeof content === "string" && content) {
+        phase.answering();
         received += content;
         view.noteReceived(received.length);
         pacer.push(content);
@@ -236,9 +187,10 @@ async function streamAnswer(view, messages, controller) {
       if (context?.finish_reason) finalContext = context;
     }
   } catch (error) {
-    pacer.flush(); // what arrived stays on screen
+    flush(); // what arrived stays on screen
     throw error;
   }
+  reasoningPacer.flush();
   pacer.finish();
   await done;
   return finalContext;
@@ -252,6 +204,8 @@ async function completeAnswer(view, messages, controller) {
     signal: controller.signal,
   });
   rememberSessionState(body);
+  const reasoning = body.context?.reasoning;
+  if (typeof reasoning === "string" && reasoning) view.showReasoning(reasoning);
   const content = String(body.message?.content ?? "");
   view.noteReceived(content.length);
   if (content) view.append(content);
@@ -260,7 +214,7 @@ async function completeAnswer(view, messages, controller) {
 
 /** Answer the conversation as it stands (its last message is the user's). */
 async function answer() {
-  const view = new AnswerView();
+  const view = new AnswerView(ui.messages);
   const controller = new AbortController();
   const turn = { controller, flush: () => {} };
   setBusy(turn);
@@ -273,21 +227,32 @@ async function answer() {
     const context = await (streaming ? streamAnswer : completeAnswer)(view, messages, controller);
     // Stop pressed while the last words were still being revealed: the answer is complete.
     if (controller.signal.aborted && !context?.finish_reason) throw new DOMException("stopped", "AbortError");
+    if (!view.content) {
+      // Never a silent empty bubble.
+      view.end("done", plainNote("The model finished without writing an answer."), timingNote(context));
+      offerRetry(view);
+      if (history === state.history) announce("The model finished without writing an answer.");
+      return;
+    }
     history.push({ role: "assistant", content: view.content });
     view.end("done", timingNote(context));
-    if (history === state.history) announce(`Answer: ${view.content}`);
+    offerCopy(view);
+    if (history === state.history) announce(`Answer: ${view.spokenText}`);
   } catch (error) {
     if (view.content) history.push({ role: "assistant", content: view.content });
     if (history !== state.history) return; // the chat was cleared meanwhile
     if (error?.name === "AbortError") {
       view.end("stopped");
+      if (view.content) offerCopy(view);
       announce("Stopped. The partial answer is kept.");
     } else {
       const failure = error instanceof ChatError ? error : new ChatError("client_error", String(error?.message || error));
       if (failure.sessionState !== undefined) state.sessionState = failure.sessionState;
-      view.end("error", errorNote(failure));
+      // Text had arrived: it stays, marked as cut off, and can still be copied.
+      view.end(view.content ? "interrupted" : "error", errorNote(failure));
+      if (view.content) offerCopy(view);
       offerRetry(view);
-      announce(`The answer failed: ${failure.message}`);
+      announce(view.content ? `The answer was interrupted: ${failure.message}` : `The answer failed: ${failure.message}`);
       if (!(error instanceof ChatError)) console.error(error);
     }
   } finally {
@@ -295,16 +260,24 @@ async function answer() {
   }
 }
 
+function offerCopy(view) {
+  view.addAction("Copy", (button) => copyWithFeedback(button, view.content), "Copy the answer as Markdown");
+}
+
+/** Retry resends the conversation up to the question, without the failed answer. */
 function offerRetry(view) {
   const length = state.history.length;
-  const button = view.addAction("Retry", () => {
-    if (state.turn || state.history.length !== length) return; // only the latest, idle answer
-    if (state.history.at(-1)?.role === "assistant") state.history.pop();
-    view.item.remove();
-    answer();
-    ui.prompt.focus();
-  });
-  button.setAttribute("aria-label", "Retry this answer");
+  view.addAction(
+    "Retry",
+    () => {
+      if (state.turn || state.history.length !== length) return; // only the latest, idle answer
+      if (state.history.at(-1)?.role === "assistant") state.history.pop();
+      view.item.remove();
+      answer();
+      ui.prompt.focus();
+    },
+    "Retry this answer",
+  );
 }
 
 function submit() {
@@ -365,6 +338,12 @@ function wire() {
     stop();
     ui.prompt.focus();
   });
+  // Code blocks are re-rendered while they stream: one listener for all their copy buttons.
+  ui.messages.addEventListener("click", (event) => {
+    const button = event.target.closest?.(".copy-code");
+    const code = button?.closest(".code-block")?.querySelector("code");
+    if (code) copyWithFeedback(button, code.textContent);
+  });
   ui.streaming.checked = readStreamingPref();
   ui.streaming.addEventListener("change", () => writeStreamingPref(ui.streaming.checked));
   ui.newChat.addEventListener("click", newChat);
@@ -386,6 +365,7 @@ function main() {
   configReady = loadConfig().then((config) => {
     state.config = config;
     document.documentElement.dataset.framing = config.framing;
+    document.documentElement.dataset.apiBase = config.apiBase;
     document.documentElement.dataset.ready = "true";
   });
 }

@@ -148,7 +148,7 @@ export async function* streamChat({ apiBase = "", framing = "ndjson", messages, 
   let finished = false;
   try {
     for (;;) {
-      const { value, done } = await reader.read();
+      const { value, done } = await read(reader);
       const events = done ? parser.end() : parser.push(value);
       for (const event of events) {
         if (event.error) throw toChatError(event.error);
@@ -161,6 +161,16 @@ export async function* streamChat({ apiBase = "", framing = "ndjson", messages, 
     reader.cancel().catch(() => {});
   }
   if (!finished) throw new ChatError("incomplete", "The reply ended before it was finished.");
+}
+
+/** The next chunk; a connection lost mid-stream (iOS Safari: "Load failed") is a ChatError. */
+async function read(reader) {
+  try {
+    return await reader.read();
+  } catch (error) {
+    if (error?.name === "AbortError") throw error;
+    throw new ChatError("interrupted", "The connection was lost before the answer was finished.");
+  }
 }
 
 /** POST to `{apiBase}/api/chat` and return the whole answer object. */

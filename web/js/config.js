@@ -1,8 +1,10 @@
 // Runtime configuration: config.json (written at deploy time by infra/hooks/web_config.py),
-// then the query string (?api=https://…&framing=sse) for testing. No rebuild either way.
+// then the query string for testing: ?framing=sse anywhere, ?api=https://… only on a page served
+// from this machine. No rebuild either way.
 
 export const FRAMINGS = ["ndjson", "sse"];
 const DEFAULTS = { apiBase: "", framing: "ndjson" };
+const LOCAL_HOSTS = ["localhost", "127.0.0.1", "[::1]"];
 
 /** Check one config object; keep what is valid and say what was not. */
 export function normalizeConfig(raw, problems = []) {
@@ -33,7 +35,11 @@ export async function loadConfig(location = window.location) {
   }
   const query = new URLSearchParams(location.search);
   const overrides = { ...fromFile };
-  if (query.has("api")) overrides.apiBase = query.get("api");
+  if (query.has("api")) {
+    // Only for local testing: elsewhere a crafted link could send the conversation to any server.
+    if (LOCAL_HOSTS.includes(location.hostname)) overrides.apiBase = query.get("api");
+    else problems.push(`?api= is ignored: the page is not served from ${LOCAL_HOSTS.join(" or ")}`);
+  }
   if (query.has("framing")) overrides.framing = query.get("framing");
   const config = normalizeConfig(overrides, problems);
   for (const problem of problems) console.warn(`chat config: ${problem}`);
