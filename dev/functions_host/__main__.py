@@ -1,0 +1,3 @@
+from dev.functions_host.cli import main
+
+main()
