@@ -103,6 +103,11 @@ def write(root: Path, env: Mapping[str, str]) -> list[Path]:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(content, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         written.append(target)
+        # `azd up` builds web/dist (what is deployed) before provisioning: update the built copy too.
+        built = web / "dist" / name
+        if built.parent.is_dir():
+            shutil.copyfile(target, built)
+            written.append(built)
     return written
 
 
@@ -116,6 +121,11 @@ def restore(root: Path, env: Mapping[str, str]) -> None:
         else:
             shutil.copyfile(backup, target)
         backup.unlink()
+        built = root / "web" / "dist" / name
+        if built.parent.is_dir():
+            built.unlink(missing_ok=True)
+            if target.exists():
+                shutil.copyfile(target, built)
 
 
 def main(argv: list[str]) -> int:

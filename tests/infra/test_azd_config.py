@@ -188,6 +188,21 @@ def test_write_then_restore_puts_the_developer_files_back(tmp_path: Path):
     assert not list((tmp_path / ".azure" / "dev").iterdir())
 
 
+def test_write_and_restore_also_update_the_built_site(tmp_path: Path):
+    """`azd up` builds web/dist (the deployed folder) before it provisions, so the hook writes there too."""
+    site(tmp_path)
+    dist = tmp_path / "web" / "dist"
+    dist.mkdir()
+    for name in ("config.json", "staticwebapp.config.json"):
+        (dist / name).write_text((tmp_path / "web" / name).read_text())
+    web_config.write(tmp_path, ENV)
+    for name in ("config.json", "staticwebapp.config.json"):
+        assert (dist / name).read_text() == (tmp_path / "web" / name).read_text()
+    assert json.loads((dist / "config.json").read_text())["apiBase"] == ENV["WEB_CONFIG_API_BASE"]
+    web_config.restore(tmp_path, ENV)
+    assert (dist / "staticwebapp.config.json").read_text() == CHECKED_IN_SWA
+
+
 def test_restore_removes_a_config_that_was_not_there(tmp_path: Path):
     site(tmp_path, config=None)
     web_config.write(tmp_path, ENV)
