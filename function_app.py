@@ -11,10 +11,13 @@ from azurefunctions.extensions.http.fastapi import Request, Response
 
 from chat.endpoints import respond
 from chat.errors import ChatError
-from chat.protocols import ai_chat
+from chat.protocols import ai_chat, responses_ndjson, ui_message
 from chat.settings import get_settings
+from chat.worker_runtime import release_finished_http_invocations
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+# azure-functions-runtime 1.3.0 keeps a record of every HTTP invocation for good (chat/worker_runtime.py).
+release_finished_http_invocations()
 
 
 @app.route(route="chat", methods=["POST"])
@@ -27,6 +30,18 @@ async def chat(req: Request) -> Response:
 async def chat_stream(req: Request) -> Response:
     """AI Chat Protocol, the answer as NDJSON lines (SSE with `Accept: text/event-stream`), token by token."""
     return await respond(req, ai_chat, stream=True)
+
+
+@app.route(route="ui/chat", methods=["POST"])
+async def ui_chat(req: Request) -> Response:
+    """Vercel AI SDK UI message stream v1: `useChat` with `DefaultChatTransport({ api: ".../api/ui/chat" })`."""
+    return await respond(req, ui_message, stream=True)
+
+
+@app.route(route="responses", methods=["POST"])
+async def responses(req: Request) -> Response:
+    """The Azure samples' Responses-shaped NDJSON (SSE with `Accept: text/event-stream`); `stream: false` for JSON."""
+    return await respond(req, responses_ndjson)
 
 
 # Say at start-up what the first request would otherwise be the first to find out.
