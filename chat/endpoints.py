@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Any, TypeVar
 
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Scope, Send
 
-from chat import errors
+from chat import errors, limits
 from chat.errors import ChatError
+from chat.limits import Ticket
 from chat.protocols import ChatProtocol
 from chat.relay import gather, open_relay
 from chat.settings import get_settings
@@ -34,26 +38,82 @@ STREAM_HEADERS = {"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering"
 async def respond(request: Request, protocol: ChatProtocol, *, stream: bool | None = None) -> Response:
     """Answer one chat request: streamed or whole, as the route (or, when it leaves it open, the body) says."""
     record = RequestRecord(streaming=bool(stream), protocol=protocol.name)
+    ticket: Ticket | None = None
     try:
         settings = get_settings()
         record.upstream_api = settings.upstream_api
-        parsed = protocol.parse(await read_body(request, settings.max_body_bytes), settings)
+        address = limits.client_address(request.headers.getlist("x-forwarded-for"), _peer(request))
+        record.client = limits.client_id(address)
+        _require_json(request.headers.get("content-type"))
+        ticket = limits.limiter.admit(record.client, settings)  # before the body: a slow one holds a slot
+        body = await read_body(request, settings.max_body_bytes, settings.body_timeout_seconds)
+        parsed = protocol.parse(body, settings)
+        ticket.reserve(parsed.conversation.token_bound(settings))
         record.streaming = parsed.stream if stream is None else stream
         upstream = get_upstream()
         if not record.streaming:
             result = await _unless_client_leaves(request, gather(parsed.conversation, upstream, settings, record))
             body = protocol.answer(parsed, result, record)
             response: Response = JSONResponse(body, headers={"x-request-id": record.request_id})
+            _settle(ticket, record)
             record.emit()
             return response
         encoder = protocol.encoder(parsed, request.headers.get("accept"), record)
         lines = await open_relay(parsed.conversation, upstream, settings, encoder, record)
+        # The relay emits the record; the response settles the ticket once the stream is over, however it ends.
+        on_close = partial(_settle, ticket, record)
     except Exception as exc:  # noqa: BLE001 - mapped to a safe error body
         response = _error_response(exc, record)
+        if ticket is not None:
+            _settle(ticket, record, exc)
         record.emit()
         return response
     headers = {**STREAM_HEADERS, **encoder.headers, "x-request-id": record.request_id}
-    return StreamingResponse(lines, media_type=encoder.media_type, headers=headers)  # the relay emits the record
+    return _SettlingStream(lines, on_close, media_type=encoder.media_type, headers=headers)
+
+
+_FAILED_MID_ANSWER = frozenset(("upstream_interrupted", "upstream_incomplete"))
+
+
+def _settle(ticket: Ticket, record: RequestRecord, failure: Exception | None = None) -> None:
+    """Free the client's slot and charge what the request cost: the upstream's count when it gave one;
+    nothing when it was refused before the model ran; its whole reservation when it was cut off while
+    the model ran (those tokens may have been billed)."""
+    used: int | None = None
+    if record.prompt_tokens is not None or record.completion_tokens is not None:
+        used = (record.prompt_tokens or 0) + (record.completion_tokens or 0)
+    elif failure is not None and not isinstance(failure, _ClientLeft) and record.error_code not in _FAILED_MID_ANSWER:
+        used = 0
+    ticket.close(used)
+
+
+def _require_json(content_type: str | None) -> None:
+    """415 unless the body is declared JSON: other types skip the CORS preflight (issue #12)."""
+    media_type, _, parameters = (content_type or "").partition(";")
+    if media_type.strip().lower() != "application/json":
+        raise errors.unsupported_media_type()
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            raise errors.unsupported_media_type()
+
+
+def _peer(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+class _SettlingStream(StreamingResponse):
+    """A stream that runs `on_close` once it is over: sent whole, cut off, or left by the client."""
+
+    def __init__(self, content: AsyncIterator[bytes], on_close: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._on_close()
 
 
 class _ClientLeft(Exception):
@@ -81,8 +141,8 @@ async def _disconnected(request: Request) -> None:
         pass
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """Read the body up to `limit` bytes; refuse a larger one without reading it all."""
+async def read_body(request: Request, limit: int, seconds: float) -> bytes:
+    """Read the body up to `limit` bytes within `seconds`; refuse a larger or slower one."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -92,13 +152,16 @@ async def read_body(request: Request, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise errors.body_too_large(limit)
-            chunks.append(chunk)
+        async with asyncio.timeout(seconds):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise errors.body_too_large(limit)
+                chunks.append(chunk)
     except ClientDisconnect:
         raise errors.invalid_request("The request body was cut off.", field="body") from None
+    except TimeoutError:
+        raise errors.body_timeout(seconds) from None
     return b"".join(chunks)
 
 

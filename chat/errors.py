@@ -57,6 +57,46 @@ def body_too_large(limit: int) -> ChatError:
     return ChatError(413, "body_too_large", f"The request body may be at most {limit} bytes.", field="body")
 
 
+def unsupported_media_type() -> ChatError:
+    # Anything else would be a CORS "simple request" (text/plain fetch, sendBeacon): no preflight,
+    # so any page on any origin could make a visitor's browser spend tokens here (issue #12).
+    return ChatError(
+        415, "unsupported_media_type", "The request body must be JSON, sent as Content-Type: application/json."
+    )
+
+
+def body_timeout(seconds: float) -> ChatError:
+    return ChatError(408, "body_timeout", f"The request body did not arrive within {seconds:g} seconds.", field="body")
+
+
+def too_many_requests(limit: int, retry_after: int) -> ChatError:
+    return ChatError(
+        429,
+        "too_many_requests",
+        f"This client may make at most {limit} requests a minute. Try again in {retry_after} s.",
+        retry_after=retry_after,
+    )
+
+
+def too_many_streams(limit: int) -> ChatError:
+    return ChatError(
+        429,
+        "too_many_streams",
+        f"This client may have at most {limit} requests in progress at once. Try again when one has ended.",
+        retry_after=1,
+    )
+
+
+def too_many_tokens(limit: int, retry_after: int) -> ChatError:
+    return ChatError(
+        429,
+        "too_many_tokens",
+        f"This client may use at most {limit} tokens a minute, counting each request at its largest "
+        f"possible cost until it ends. Try again in {retry_after} s.",
+        retry_after=retry_after,
+    )
+
+
 def overloaded() -> ChatError:
     return ChatError(503, "overloaded", "The server is at capacity. Try again shortly.", retry_after=1)
 

@@ -15,6 +15,10 @@ OpenAIHost = Literal["azure", "local"]
 SystemMessagePolicy = Literal["allow", "drop"]
 UpstreamApi = Literal["responses", "chat_completions"]
 
+# Tokens the chat format wraps around each message and the reply, with room to spare.
+MESSAGE_FRAMING_TOKENS = 8
+REPLY_FRAMING_TOKENS = 16
+
 REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 # What each gpt-5 family accepts (Azure OpenAI reasoning models docs): the floor moved from
 # `minimal` to `none` with gpt-5.1, which also added `xhigh`. Models not listed are not checked.
@@ -51,13 +55,28 @@ class Settings:
     heartbeat_seconds: float = 15.0
     max_body_bytes: int = 1024 * 1024
     max_messages: int = 100
-    max_characters: int = 100_000
+    max_input_bytes: int = 32 * 1024
+    body_timeout_seconds: float = 10.0
     max_concurrent_streams: int = 100
+    client_requests_per_minute: int = 20
+    client_concurrent_streams: int = 3
+    client_tokens_per_minute: int = 40_000
     upstream_timeout_seconds: float = 300.0
     upstream_max_retries: int = 2
     upstream_max_retry_wait_seconds: float = 10.0
     allowed_origins: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+
+    def input_token_bound(self, content_bytes: int, messages: int) -> int:
+        """The most input tokens a request can cost upstream: no tokenizer makes more tokens than UTF-8
+        bytes, and the chat format adds a few a message (OpenAI counts 3, and 3 to prime the reply)."""
+        system = len(self.system_prompt.encode()) + MESSAGE_FRAMING_TOKENS if self.system_prompt else 0
+        return content_bytes + MESSAGE_FRAMING_TOKENS * messages + system + REPLY_FRAMING_TOKENS
+
+    @property
+    def largest_request_tokens(self) -> int:
+        """The most tokens one request can cost: the largest input the limits let in, and the output cap."""
+        return self.input_token_bound(self.max_input_bytes, self.max_messages) + self.max_output_tokens
 
     @property
     def model(self) -> str:
@@ -93,6 +112,11 @@ class Settings:
                 f"CHAT_REASONING_EFFORT={effort} is not accepted by {model}: use one of {', '.join(accepted)}"
             )
         warnings = []
+        if reader.text("CHAT_MAX_CHARACTERS"):
+            warnings.append(
+                "CHAT_MAX_CHARACTERS is ignored: the input is bounded in UTF-8 bytes (CHAT_MAX_INPUT_BYTES), "
+                "which bound tokens where characters do not"
+            )
         if reader.text("AZURE_OPENAI_API_VERSION"):
             warnings.append(
                 "AZURE_OPENAI_API_VERSION is ignored: the app uses the Azure OpenAI v1 API, which takes none"
@@ -123,9 +147,29 @@ class Settings:
             heartbeat_seconds=reader.number("CHAT_HEARTBEAT_SECONDS", _DEFAULTS.heartbeat_seconds, minimum=0.05),
             max_body_bytes=int(reader.number("CHAT_MAX_BODY_BYTES", _DEFAULTS.max_body_bytes, minimum=1, integer=True)),
             max_messages=int(reader.number("CHAT_MAX_MESSAGES", _DEFAULTS.max_messages, minimum=1, integer=True)),
-            max_characters=int(reader.number("CHAT_MAX_CHARACTERS", _DEFAULTS.max_characters, minimum=1, integer=True)),
+            max_input_bytes=int(
+                reader.number("CHAT_MAX_INPUT_BYTES", _DEFAULTS.max_input_bytes, minimum=1, integer=True)
+            ),
+            body_timeout_seconds=reader.number(
+                "CHAT_BODY_TIMEOUT_SECONDS", _DEFAULTS.body_timeout_seconds, minimum=0.1
+            ),
             max_concurrent_streams=int(
                 reader.number("CHAT_MAX_CONCURRENT_STREAMS", _DEFAULTS.max_concurrent_streams, minimum=1, integer=True)
+            ),
+            client_requests_per_minute=int(
+                reader.number(
+                    "CHAT_CLIENT_REQUESTS_PER_MINUTE", _DEFAULTS.client_requests_per_minute, minimum=0, integer=True
+                )
+            ),
+            client_concurrent_streams=int(
+                reader.number(
+                    "CHAT_CLIENT_CONCURRENT_STREAMS", _DEFAULTS.client_concurrent_streams, minimum=0, integer=True
+                )
+            ),
+            client_tokens_per_minute=int(
+                reader.number(
+                    "CHAT_CLIENT_TOKENS_PER_MINUTE", _DEFAULTS.client_tokens_per_minute, minimum=0, integer=True
+                )
             ),
             upstream_timeout_seconds=reader.number(
                 "CHAT_UPSTREAM_TIMEOUT_SECONDS", _DEFAULTS.upstream_timeout_seconds, minimum=0.1
@@ -139,6 +183,12 @@ class Settings:
             allowed_origins=tuple(o.strip() for o in reader.text("ALLOWED_ORIGINS").split(",") if o.strip()),
             warnings=tuple(warnings),
         )
+        if 0 < settings.client_tokens_per_minute < settings.largest_request_tokens:
+            reader.problems.append(
+                f"CHAT_CLIENT_TOKENS_PER_MINUTE must be 0 (off) or at least {settings.largest_request_tokens}, "
+                "what the largest request may cost (CHAT_MAX_INPUT_BYTES, CHAT_MAX_MESSAGES and CHAT_SYSTEM_PROMPT "
+                "bound its input; CHAT_MAX_OUTPUT_TOKENS its output)"
+            )
         if reader.problems:
             raise ConfigurationError("Invalid settings: " + "; ".join(reader.problems))
         return settings

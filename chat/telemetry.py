@@ -19,6 +19,7 @@ class RequestRecord:
     protocol: str = ""
     upstream_api: str = ""
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    client: str | None = None  # a keyed hash of the client's address (chat.limits.client_id), never the address
     started: float = field(default_factory=perf_counter, repr=False)
     ttft_ms: float | None = None
     total_ms: float | None = None

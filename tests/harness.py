@@ -119,6 +119,10 @@ def host_env(simulator: Simulator | None, **overrides: str) -> dict[str, str]:
             AZURE_OPENAI_API_KEY="sim-key",
         )
     env.update(CHAT_HEARTBEAT_SECONDS="1", CHAT_UPSTREAM_MAX_RETRY_WAIT_SECONDS="3", PYTHONUNBUFFERED="1")
+    # Every test client is one loopback address: per-client limits off unless a test turns them on.
+    env.update(
+        CHAT_CLIENT_REQUESTS_PER_MINUTE="0", CHAT_CLIENT_CONCURRENT_STREAMS="0", CHAT_CLIENT_TOKENS_PER_MINUTE="0"
+    )
     env.update(overrides)
     return env
 

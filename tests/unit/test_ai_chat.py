@@ -10,7 +10,7 @@ from chat.settings import Settings
 from chat.telemetry import RequestRecord
 from chat.upstream import chat_completions, responses
 
-SETTINGS = Settings(max_messages=3, max_characters=20)
+SETTINGS = Settings(max_messages=3, max_input_bytes=20)
 
 
 def parse(body: object) -> ChatRequest:
@@ -55,6 +55,7 @@ def test_snake_case_session_state_is_accepted_and_camel_case_wins():
         ({"messages": [{"role": "user", "content": "x", "context": 3}]}, "messages[0].context"),
         ({"messages": [{"role": "user", "content": "x"}] * 4}, "messages"),
         ({"messages": [{"role": "user", "content": "x" * 21}]}, "messages"),
+        ({"messages": [{"role": "user", "content": "é" * 11}]}, "messages"),  # 11 characters, 22 UTF-8 bytes
         ({"messages": [{"role": "user", "content": "x"}], "context": []}, "context"),
     ],
 )
