@@ -27,7 +27,7 @@ from chat.events import ANSWERING, THINKING, Answer, Finish, Progress, Reasoning
 from chat.protocols import StreamEncoder
 from chat.settings import Settings
 from chat.telemetry import RequestRecord
-from chat.upstream import Upstream, to_chat_error
+from chat.upstream import Upstream, mid_stream_error, to_chat_error
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ async def _pump(
         record.cancelled = True
         raise
     except Exception as exc:  # noqa: BLE001 - every failure becomes an error the client can read
-        error = to_chat_error(exc) if not started or isinstance(exc, ChatError) else errors.upstream_interrupted()
+        error = mid_stream_error(exc) if started else to_chat_error(exc)
         record.error_code = error.code
         # Before the first line the endpoint turns the error into a status; after it, a last line.
         await queue.put(encoder.error(error) if started else error)
@@ -156,9 +156,7 @@ async def gather(conversation: Conversation, upstream: Upstream, settings: Setti
         record.cancelled = True
         raise
     except Exception as exc:
-        raise (
-            to_chat_error(exc) if not started or isinstance(exc, ChatError) else errors.upstream_interrupted()
-        ) from exc
+        raise (mid_stream_error(exc) if started else to_chat_error(exc)) from exc
     finally:
         capacity.release()
     raise errors.upstream_incomplete()  # decoders end with a Finish or raise; this is the guard

@@ -15,9 +15,10 @@ def simulator() -> Iterator[Simulator]:
     stop(sim.process)
 
 
-@pytest.fixture(scope="session")
-def host(simulator: Simulator) -> Iterator[Host]:
-    started = start_host(host_env(simulator))
+@pytest.fixture(scope="session", params=["responses", "chat_completions"])
+def host(request: pytest.FixtureRequest, simulator: Simulator) -> Iterator[Host]:
+    """The app on each upstream API in turn: every test through it holds for both."""
+    started = start_host(host_env(simulator, CHAT_UPSTREAM_API=request.param))
     yield started
     stop(started.process)
 

@@ -141,6 +141,15 @@ def to_chat_error(exc: BaseException) -> ChatError:
     return errors.upstream_error()
 
 
+def mid_stream_error(exc: BaseException) -> ChatError:
+    """A failure after the answer started: the decoder's own error, a timeout, or a cut-off reply."""
+    if isinstance(exc, ChatError):
+        return exc
+    if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
+        return errors.upstream_timeout()
+    return errors.upstream_interrupted()
+
+
 def _error_code(exc: openai.APIStatusError) -> str | None:
     body = exc.body
     if isinstance(body, dict):

@@ -52,7 +52,8 @@ def test_deltas_arrive_while_the_upstream_is_still_writing(host: Host, simulator
         client.stream("POST", f"{host.url}/api/chat/stream", json=user(marker)) as response,
     ):
         lines = response.iter_lines()
-        assert "progress" in json.loads(next(lines))["context"]
+        assert json.loads(next(lines))["context"]["progress"] == "accepted"
+        assert json.loads(next(lines))["context"]["progress"] == "answering"
         first_delta = json.loads(next(line for line in lines if line))
         assert first_delta["delta"]["content"]
         record = simulator.record(marker)
@@ -113,16 +114,19 @@ def test_upstream_gets_the_azure_request_the_sdk_builds(host: Host, simulator: S
         },
     )
     record = simulator.record(marker)
-    assert record["path"] == "/openai/deployments/chat-sim/chat/completions"
-    assert record["api_version"] == "2024-10-21"
-    assert record["auth"] == "api-key"
+    api = record["api"]
+    assert record["path"] == f"/openai/v1/{'responses' if api == 'responses' else 'chat/completions'}"
+    assert record["api_version"] is None  # the v1 API takes none
+    assert record["auth"] == "bearer"  # the v1 client sends a configured key as a bearer token
+    assert record["body"]["model"] == "chat-sim"  # the deployment name
     assert record["body"]["stream"] is True
-    assert record["body"]["stream_options"] == {"include_usage": True}
     # Client system messages are dropped by default (CHAT_CLIENT_SYSTEM_MESSAGES=drop).
-    assert record["body"]["messages"] == [
-        {"role": "assistant", "content": "earlier answer"},
-        {"role": "user", "content": marker},
-    ]
+    conversation = [{"role": "assistant", "content": "earlier answer"}, {"role": "user", "content": marker}]
+    if api == "responses":
+        assert record["body"]["input"] == conversation
+    else:
+        assert record["body"]["stream_options"] == {"include_usage": True}
+        assert record["body"]["messages"] == conversation
 
 
 def test_snake_case_session_state_is_echoed_as_session_state(host: Host, client):
