@@ -8,6 +8,7 @@ import pytest
 from tests.harness import Host
 
 ENDPOINTS = ["/api/chat", "/api/chat/stream"]
+JSON = {"Content-Type": "application/json"}
 
 CASES = [
     (b"{oops", "body"),
@@ -28,7 +29,7 @@ CASES = [
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 @pytest.mark.parametrize(("body", "field"), CASES)
 def test_bad_body_is_a_400_naming_the_field(host: Host, client, endpoint, body, field):
-    response = client.post(f"{host.url}{endpoint}", content=body, headers={"Content-Type": "application/json"})
+    response = client.post(f"{host.url}{endpoint}", content=body, headers=JSON)
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "invalid_request"
@@ -37,19 +38,59 @@ def test_bad_body_is_a_400_naming_the_field(host: Host, client, endpoint, body, 
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
-def test_too_many_messages_and_characters(host: Host, client, endpoint):
+def test_too_many_messages_and_bytes(host: Host, client, endpoint):
     many = {"messages": [{"role": "user", "content": "x"}] * 101}
     response = client.post(f"{host.url}{endpoint}", json=many)
     assert response.status_code == 400 and response.json()["error"]["field"] == "messages"
     assert "100" in response.json()["error"]["message"]
-    long = {"messages": [{"role": "user", "content": "x" * 100_001}]}
-    response = client.post(f"{host.url}{endpoint}", json=long)
-    assert response.status_code == 400 and "characters" in response.json()["error"]["message"]
+    # The input limit counts UTF-8 bytes (CHAT_MAX_INPUT_BYTES, 32768): 16,385 two-byte characters
+    # are over it though far fewer characters, and the same bytes less one character pass.
+    for content, status in (("é" * 16_384, 200), ("é" * 16_385, 400)):
+        conversation = {"messages": [{"role": "user", "content": content}]}
+        response = client.post(f"{host.url}{endpoint}", json=conversation)
+        assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["field"] == "messages" and "32768 bytes" in error["message"]
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "text/plain",
+        "text/plain;charset=UTF-8",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+        "application/jsonx",
+        "application/json; charset=latin-1",
+        "application/vnd.api+json",
+    ],
+)
+def test_anything_but_json_is_a_415(host: Host, client, endpoint, content_type):
+    """What a page on another origin can send without a CORS preflight (fetch text/plain, sendBeacon)
+    must not reach the model; nor any other type that is not JSON."""
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    body = b'{"messages":[{"role":"user","content":"hi"}]}'
+    response = client.post(f"{host.url}{endpoint}", content=body, headers=headers)
+    assert response.status_code == 415, response.text
+    assert response.json()["error"]["code"] == "unsupported_media_type"
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json", "Application/JSON", "application/json; charset=utf-8", "APPLICATION/JSON;CHARSET=UTF-8"],
+)
+def test_json_with_or_without_charset_is_accepted(host: Host, client, endpoint, content_type):
+    body = b'{"messages":[{"role":"user","content":"hi"}]}'
+    response = client.post(f"{host.url}{endpoint}", content=body, headers={"Content-Type": content_type})
+    assert response.status_code == 200, response.text
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_body_over_the_limit_is_a_413(host: Host, client, endpoint):
-    response = client.post(f"{host.url}{endpoint}", content=b" " * (1024 * 1024 + 1))
+    response = client.post(f"{host.url}{endpoint}", content=b" " * (1024 * 1024 + 1), headers=JSON)
     assert response.status_code == 413
     assert response.json()["error"] == {
         "code": "body_too_large",
@@ -80,7 +121,7 @@ def test_a_chunked_body_over_the_limit_is_refused(host: Host, client, endpoint):
         for _ in range(40):
             yield b"x" * 65536
 
-    response = client.post(f"{host.url}{endpoint}", content=chunks())
+    response = client.post(f"{host.url}{endpoint}", content=chunks(), headers=JSON)
     assert response.status_code == 413
 
 

@@ -11,6 +11,7 @@ from tests.harness import Host
 from tests.resilience.hostile import check_answer
 
 ENDPOINTS = ("/api/chat", "/api/chat/stream")
+JSON = {"Content-Type": "application/json"}
 
 
 @pytest.mark.parametrize("path", ENDPOINTS)
@@ -25,7 +26,7 @@ ENDPOINTS = ("/api/chat", "/api/chat/stream")
     ids=["ff", "cut-sequence", "surrogate", "in-a-key"],
 )
 def test_invalid_utf8_inside_a_string_is_a_client_error(host: Host, path: str, body: bytes) -> None:
-    response = httpx.post(f"{host.url}{path}", content=body, timeout=20)
+    response = httpx.post(f"{host.url}{path}", content=body, headers=JSON, timeout=20)
     assert response.status_code == 400, response.text
     assert response.json()["error"]["field"] == "body"
     check_answer(response.status_code, response.headers["content-type"], response.content, streaming=False)
@@ -36,7 +37,7 @@ def test_invalid_utf8_inside_a_string_is_a_client_error(host: Host, path: str, b
 def test_deeply_nested_json_is_a_client_error(host: Host, path: str, field: str) -> None:
     depth = 1000
     body = b'{"messages":[{"role":"user","content":"hi"}],"%s":%s1%s}' % (field.encode(), b"[" * depth, b"]" * depth)
-    response = httpx.post(f"{host.url}{path}", content=body, timeout=20)
+    response = httpx.post(f"{host.url}{path}", content=body, headers=JSON, timeout=20)
     assert response.status_code == 400, response.text
     assert response.json()["error"]["field"] == "body"
     check_answer(response.status_code, response.headers["content-type"], response.content, streaming=False)
@@ -47,7 +48,7 @@ def test_nesting_below_the_decoder_limit_is_answered(host: Host, path: str) -> N
     """The other side of the limit: 900 levels of sessionState decode, stream and echo back."""
     depth = 900
     body = b'{"messages":[{"role":"user","content":"hi"}],"sessionState":%s1%s}' % (b"[" * depth, b"]" * depth)
-    response = httpx.post(f"{host.url}{path}", content=body, timeout=20)
+    response = httpx.post(f"{host.url}{path}", content=body, headers=JSON, timeout=20)
     check_answer(
         response.status_code, response.headers["content-type"], response.content, streaming=path.endswith("stream")
     )

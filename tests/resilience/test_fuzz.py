@@ -149,12 +149,19 @@ accepts = st.one_of(
     ),
     header_text,
 )
+# JSON most of the time, so the bodies reach the parser; anything else must be a 415.
+json_content_types = st.sampled_from(
+    ["application/json", "application/json; charset=utf-8", "Application/JSON;CHARSET=UTF-8", "application/json ;x=y"]
+)
 content_types = st.one_of(
+    json_content_types,
+    json_content_types,
+    json_content_types,
     st.none(),
     st.sampled_from(
         [
-            "application/json",
             "text/plain",
+            "text/plain;charset=UTF-8",
             "application/x-www-form-urlencoded",
             "multipart/form-data; boundary=x",
             "application/json; charset=utf-16",
@@ -163,6 +170,19 @@ content_types = st.one_of(
     ),
     header_text,
 )
+
+
+def declares_json(content_type: str | None) -> bool:
+    """The rule, written apart from the app's: application/json, any case, charset absent or UTF-8."""
+    if content_type is None:
+        return False
+    media_type, *parameters = content_type.strip().split(";")
+    charsets = [
+        v.strip().strip('"').lower()
+        for n, _, v in (p.partition("=") for p in parameters)
+        if n.strip().lower() == "charset"
+    ]
+    return media_type.strip().lower() == "application/json" and all(c in ("utf-8", "utf8") for c in charsets)
 
 
 # --- fixtures ---------------------------------------------------------------------------------
@@ -223,6 +243,8 @@ def test_hostile_bodies_and_headers(
         )
     except Verdict as verdict:
         pytest.fail(f"{path} {headers} {body[:300]!r}: {verdict}")
+    sent_type = None if content_type is None else content_type.strip()
+    assert (response.status_code == 415) == (not declares_json(sent_type)), (sent_type, response.text[:200])
 
 
 @fuzz_settings(OTHER_EXAMPLES)
