@@ -130,16 +130,7 @@ def host_env(simulator: Simulator | None, **overrides: str) -> dict[str, str]:
 def start_host(env: dict[str, str], *args: str) -> Host:
     port = free_port()
     process, url = _start(
-        # DEV_HOST_MODULE: transitional, to run the suites through dev.functions_host before dev.host switches.
-        [
-            "-m",
-            os.environ.get("DEV_HOST_MODULE", "dev.host"),
-            "--port",
-            str(port),
-            "--settings",
-            str(ROOT / "tests" / "local.settings.test.json"),
-            *args,
-        ],
+        ["-m", "dev.host", "--port", str(port), "--settings", str(ROOT / "tests" / "local.settings.test.json"), *args],
         env,
     )
     return Host(url, process, env)

@@ -126,5 +126,6 @@ def test_a_chunked_body_over_the_limit_is_refused(host: Host, client, endpoint):
 
 
 def test_wrong_method_and_unknown_route(host: Host, client):
-    assert client.get(f"{host.url}/api/chat").status_code == 405
-    assert client.post(f"{host.url}/api/nope", json={}).status_code == 404
+    # The Functions host routes by method too: another method is no route, a 404 with an empty body.
+    for response in (client.get(f"{host.url}/api/chat"), client.post(f"{host.url}/api/nope", json={})):
+        assert (response.status_code, response.content) == (404, b"")
