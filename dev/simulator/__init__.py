@@ -28,9 +28,10 @@ Control API (JSON): `POST /_sim/rules` adds a rule (400 naming a bad field), `GE
 lists the records, `POST /_sim/reset` clears both. A rule applies to requests whose last user message
 (in `messages`, or `input` as a string or items) contains its `match` text; the newest rule first.
 Rule fields: match, reply (answer text), tokens (length of the default answer), reasoning (summary
-text, tokenized like replies), reasoning_tokens (default: the reasoning's token count, else 0),
-refusal (streamed instead of the reply), ttft_ms, think_ms, token_ms, fault, fault_after (answer
-tokens before a mid-stream fault), retry_after (s, 429), stall_ms, times (uses, then the rule is spent).
+text, tokenized like replies), reasoning_tokens (in usage; default: the pieces the reasoning streams
+as, 0 without reasoning), refusal (streamed instead of the reply), ttft_ms, think_ms, token_ms,
+fault, fault_after (answer tokens before a mid-stream fault or stall), retry_after (seconds, 429),
+stall_ms, times (uses, then the rule is spent). Unknown fields, wrong types and negatives are a 400.
 Faults, before the answer: 429 (Retry-After, retry-after-ms), 500, 503, 401, 403, 404, prompt_filter
 (Azure's 400 code content_filter). Mid-answer, after fault_after answer tokens: content_filter
 (finish_reason content_filter / response.incomplete reason content_filter), length (finish_reason

@@ -53,7 +53,8 @@ class Record:
     reasoning_tokens: int = 0  # as counted in usage
     reasoning_sent: int = 0  # reasoning pieces streamed (summary deltas or reasoning_content chunks)
     max_output_tokens: int | None = None  # the cap the request asked for, whichever field carried it
-    ending: str | None = None  # stop | length | content_filter | error_event | failed | cut
+    ending: str | None = None  # how the answer ends (was to end, if closed_early): stop | length |
+    # content_filter | error_event | failed | cut; None when refused before any answer
     usage: dict[str, Any] | None = None  # as reported to the client
     finished: bool = False  # the answer ended normally (stop, length or content_filter), nothing cut
     closed_early: bool = False  # the client went away before the answer ended
