@@ -20,7 +20,9 @@ class _HideSimulatedCuts(logging.Filter):
 
 def main() -> None:
     parser = argparse.ArgumentParser(
-        description=dev.simulator.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m dev.simulator",
+        description=dev.simulator.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
