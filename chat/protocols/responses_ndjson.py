@@ -71,7 +71,8 @@ def _items(raw_items: list[Any], field: str) -> Iterator[Message]:
         if not isinstance(item, dict):
             raise invalid_request(f"'{where}' must be an object.", field=where)
         if item.get("type", "message") != "message":
-            raise invalid_request(f"'{where}.type' must be 'message': other input items are not supported.", where)
+            message = f"'{where}.type' must be 'message': other input items are not supported."
+            raise invalid_request(message, field=f"{where}.type")
         role = item.get("role")
         if not isinstance(role, str) or role not in ROLES:
             message = f"'{where}.role' must be one of: user, assistant, system, developer."
