@@ -19,6 +19,7 @@ import uvloop
 
 from dev.functions_host.config import ConfigError, HostConfig, cors_origins, load_local_settings
 from dev.functions_host.forwarder import Forwarder
+from dev.functions_host.kestrel import REQUEST_HEADERS_TIMEOUT, with_head_deadline
 from dev.functions_host.routes import RouteError, build_routes
 from dev.functions_host.server import DropStreamAborted, FunctionsHost, StaticSite
 
@@ -128,6 +129,7 @@ async def serve(args: argparse.Namespace, app_directory: Path, settings: dict[st
                 port=args.port,
                 lifespan="off",
                 proxy_headers=False,  # the client's own address goes into X-Forwarded-For, not a claimed one
+                http=with_head_deadline(args.request_headers_timeout),
                 server_header=False,
                 date_header=False,
                 access_log=False,
@@ -177,6 +179,12 @@ def main() -> None:
     parser.add_argument("--app", default="function_app", help="module that defines the FunctionApp")
     parser.add_argument("--web", type=Path, help="folder of a static frontend to serve at /")
     parser.add_argument("--settings", type=Path, default=ROOT / "local.settings.json", help="local.settings.json")
+    parser.add_argument(
+        "--request-headers-timeout",
+        type=float,
+        default=REQUEST_HEADERS_TIMEOUT,
+        help="seconds for a request line and headers, then 408 (Kestrel's RequestHeadersTimeout)",
+    )
     args = parser.parse_args()
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(HostLogFormatter("[%(asctime)s] %(message)s"))
