@@ -4,14 +4,25 @@ PYTHON ?= $(shell sh dev/find_python.sh)
 ifeq ($(PYTHON),)
 $(error No Python 3.13 or later: see the message above, or run make PYTHON=/path/to/python3.13)
 endif
+# major.minor of $(PYTHON); empty when it is not a 3.13+ interpreter (a PYTHON given by hand is checked too).
+PYVER := $(shell $(PYTHON) -c 'import sys; sys.version_info >= (3, 13) and print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+ifeq ($(PYVER),)
+$(error $(PYTHON) is not Python 3.13 or later: run make PYTHON=/path/to/python3.13)
+endif
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 7071
 
 .PHONY: run test lint unit integration browser resilience infra-check js-deps bench load real-model clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# A .venv made by another Python (an older clone's 3.11 one) is rebuilt, not installed over.
+$(VENV)/.python-$(PYVER):
+	@if [ -x $(PY) ] && [ "$$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$(PYVER)" ]; then \
+	  echo "$(VENV) was made by $$($(PY) -V 2>&1): rebuilding it with $(PYTHON)"; rm -rf $(VENV); fi
 	$(PYTHON) -m venv $(VENV)
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.python-$(PYVER) requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@

@@ -32,8 +32,9 @@ param instanceMemoryMB int
 @description('App settings the chat code reads (AZURE_OPENAI_*, CHAT_*, ALLOWED_ORIGINS).')
 param appSettings object
 
-// The same interpreter the tests run on.
-var pythonVersion = '3.11'
+// The same interpreter the tests run on; on 3.13+ the worker's runtime is the app's pinned
+// azure-functions-runtime (requirements.txt), and indexing at start-up is the default.
+var pythonVersion = '3.13'
 
 // Flex Consumption takes runtime and worker settings from functionAppConfig and rejects
 // FUNCTIONS_WORKER_RUNTIME / FUNCTIONS_EXTENSION_VERSION / WEBSITE_RUN_FROM_PACKAGE as app settings.
@@ -47,8 +48,6 @@ var platformSettings = {
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
   // The app's ManagedIdentityCredential picks this identity.
   AZURE_CLIENT_ID: identityClientId
-  // Python <= 3.12 needs indexing at start-up for HTTP streaming (azure-functions-python-worker #1539).
-  PYTHON_ENABLE_INIT_INDEXING: '1'
 }
 var allSettings = union(appSettings, platformSettings)
 

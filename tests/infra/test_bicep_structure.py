@@ -33,7 +33,6 @@ APP_SETTING_NAMES = {
     "CHAT_HEARTBEAT_SECONDS",
     "ALLOWED_ORIGINS",
     "CHAT_MAX_CONCURRENT_STREAMS",
-    "PYTHON_ENABLE_INIT_INDEXING",
 }
 
 
@@ -208,10 +207,10 @@ def test_deployment_package_is_pulled_with_the_user_assigned_identity():
 # ---- Function app ------------------------------------------------------------------------------
 
 
-def test_function_app_runs_python_3_11_on_flex_consumption():
+def test_function_app_runs_python_3_13_on_flex_consumption():
     runtime = function_app().body["properties"]["functionAppConfig"]["runtime"]
     assert runtime == {"name": "python", "version": Ref("pythonVersion")}
-    assert API.variables["pythonVersion"] == "3.11"
+    assert API.variables["pythonVersion"] == "3.13"
     assert function_app().body["kind"] == "functionapp,linux"
     plan = MAIN.modules["plan"].body["params"]
     assert plan["skuName"] == "FC1" and plan["reserved"] is True
@@ -230,8 +229,9 @@ def test_per_instance_concurrency_is_set_from_one_parameter():
     assert "benchmarks/RESULTS.md" in MAIN.text
 
 
-def test_http_streaming_settings():
-    assert app_settings()["PYTHON_ENABLE_INIT_INDEXING"] == "1"
+def test_no_init_indexing_setting_on_3_13():
+    # Python 3.13+ indexes at start-up by default; the setting only mattered for HTTP streaming on <= 3.12.
+    assert "PYTHON_ENABLE_INIT_INDEXING" not in app_settings()
 
 
 def test_app_settings_are_the_ones_the_app_reads_and_keyless():
