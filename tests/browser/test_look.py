@@ -3,42 +3,63 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 
-from tests.browser.chat_page import answer_text, open_chat, send, wait_ended
+from tests.browser.chat_page import last_answer, open_chat, send, wait_ended
 from tests.browser.conftest import swa_headers
 from tests.harness import ROOT, Host, Simulator
 
 SCREENSHOT = ROOT / "docs" / "screenshot.png"  # rewritten with UPDATE_SCREENSHOT=1
 OUTPUT = ROOT / "test-results" / "browser"  # ignored by git: extra screenshots to look at
 
-QUESTION = "How do I say “good morning” in Japanese? Add an emoji or two."
+QUESTION = "What are the ways to say “good morning” in Japanese? Show me in code too."
+REASONING = (
+    "**Sorting by formality.** The polite form suits work and strangers, the short one friends; "
+    "a small table makes the difference plain, and a dictionary shows it in code."
+)
 ANSWER = (
-    "In Japanese, “good morning” is おはようございます (ohayō gozaimasu) ☀️.\n\n"
-    "Among friends the short form おはよう is fine. In Chinese it is 早上好 (zǎoshang hǎo) 🌅, "
-    "and in Korean 좋은 아침이에요."
+    "In Japanese, **good morning** depends on whom you greet ☀️:\n\n"
+    "| Phrase | Reading | When |\n"
+    "| --- | --- | --- |\n"
+    "| おはようございます | ohayō gozaimasu | polite: work, strangers |\n"
+    "| おはよう | ohayō | friends and family |\n\n"
+    "- Say it until about 10 a.m.; after that, `こんにちは`\n"
+    "- With the polite form, bow slightly 🙇\n\n"
+    "```python\n"
+    'greetings = {"polite": "おはようございます", "casual": "おはよう"}\n'
+    'print(greetings["polite"])\n'
+    "```\n\n"
+    "In Chinese it is 早上好 (*zǎoshang hǎo*), in Korean 좋은 아침이에요."
 )
 
 
-def converse(page, sim: Simulator) -> None:
-    marker = sim.rule(match="good morning", reply=ANSWER, token_ms=2)
+def ask(page, sim: Simulator) -> None:
+    """One answer with Markdown, after a (collapsed) thinking section."""
+    sim.rule(match="good morning", reply=ANSWER, reasoning=REASONING, think_ms=1200, token_ms=2)
     send(page, QUESTION)
     assert wait_ended(page) == "done"
-    follow = sim.rule(match="formal", reply="The polite form おはようございます works everywhere 🙇.", token_ms=2)
+
+
+def converse(page, sim: Simulator) -> None:
+    ask(page, sim)
+    sim.rule(match="formal", reply="The polite form おはようございます works everywhere 🙇.", token_ms=2)
     send(page, "And which one is more formal?")
     assert wait_ended(page, count=2) == "done"
-    assert marker and follow
 
 
 def test_screenshot_of_a_finished_conversation(browser, host: Host, sim: Simulator) -> None:
-    context = browser.new_context(viewport={"width": 1000, "height": 620}, color_scheme="light")
+    context = browser.new_context(viewport={"width": 1000, "height": 780}, color_scheme="light")
     try:
         page = context.new_page()
         open_chat(page, host.url)
-        converse(page, sim)
-        assert answer_text(page).startswith("The polite form")
+        ask(page, sim)
+        answer = last_answer(page)
+        assert answer.locator(".thinking").get_attribute("open") is None
+        assert re.fullmatch(r"Thought for \d+ s", answer.locator(".thinking summary").text_content())
+        assert answer.locator("table").is_visible() and answer.locator(".code-block").is_visible()
         page.locator("#prompt").blur()
         page.mouse.move(0, 0)
         OUTPUT.mkdir(parents=True, exist_ok=True)
@@ -169,18 +190,29 @@ def test_text_contrast_meets_wcag_aa(browser, host: Host, sim: Simulator, scheme
         failed = sim.rule(fault="500")
         send(page, f"Fail {failed}")
         assert wait_ended(page, count=2) == "error"
-        ok = sim.rule(reply="Fine.", token_ms=1)
-        send(page, f"Fine {ok}")
-        assert wait_ended(page, count=3) == "done"
+        cut = sim.rule(reply="Half an answer, then", fault="cut", fault_after=3, token_ms=1)
+        send(page, f"Cut {cut}")
+        assert wait_ended(page, count=3) == "interrupted"
+        ask(page, sim)
+        page.locator(".message.assistant").last.locator(".thinking summary").click()
         selectors = [
             ".brand-name",
             ".switch-label",
             ".message.user .bubble",
-            ".answer-text",
+            ".answer-text p",
             ".meta",
             ".badge-stopped",
+            ".badge-interrupted",
             ".error-message",
             ".hint",
+            ".thinking-label",
+            ".thinking-text",
+            ".answer-text th",
+            ".answer-text td",
+            ".answer-text :not(pre) > code",
+            ".code-language",
+            ".copy-code",
+            ".code-block code",
         ]
         ratios = page.evaluate(CONTRAST, selectors)
         low = {s: round(r, 2) for s, r in ratios.items() if r < 4.5}

@@ -74,19 +74,27 @@ def test_markdown_streams_as_elements(page, host: Host, sim: Simulator) -> None:
 # reader would see at each step: the top-level blocks, and the text outside code blocks.
 EVERY_PREFIX = """
 async (text) => {
-  const { toFragment } = await import('/js/markdown.js');
+  const { MarkdownView, toFragment } = await import('/js/markdown.js');
   const describe = (fragment) => {
     const box = document.createElement('div');
     box.append(fragment);
     const blocks = [...box.children].map((child) => child.className || child.nodeName.toLowerCase());
+    const html = box.innerHTML;
     for (const code of box.querySelectorAll('.code-block')) code.remove();
-    return { blocks, text: box.textContent, html: box.innerHTML };
+    return { blocks, text: box.textContent, html };
   };
   const steps = [];
+  const shown = document.createElement('div');
+  const view = new MarkdownView(shown);  // as the page does it: only the unfinished end is parsed again
+  const differs = [];
   for (let end = 1; end <= text.length; end += 1) {
-    steps.push(describe(toFragment(text.slice(0, end), { partial: true })));
+    const step = describe(toFragment(text.slice(0, end), { partial: true }));
+    view.render(text.slice(0, end));
+    if (shown.innerHTML !== step.html) differs.push(end);
+    steps.push(step);
   }
-  return { steps, whole: describe(toFragment(text)) };
+  view.render(text, { partial: false });
+  return { steps, differs, whole: describe(toFragment(text)), final: shown.innerHTML };
 }
 """
 
@@ -105,6 +113,8 @@ def test_every_partial_answer_renders_tidily(page, host: Host) -> None:
     for before, after in itertools.pairwise(steps):
         settled = before["blocks"][:-1]
         assert after["blocks"][: len(settled)] == settled, (before["blocks"], after["blocks"])
+    # The page's incremental rendering shows exactly what rendering the whole text would.
+    assert result["differs"] == []
     # And the last step is the finished answer.
-    assert steps[-1]["html"] == result["whole"]["html"]
+    assert steps[-1]["html"] == result["whole"]["html"] == result["final"]
     assert result["whole"]["blocks"] == ["h2", "p", "ul", "table-scroll", "code-block", "p"]

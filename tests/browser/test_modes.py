@@ -187,3 +187,30 @@ def test_new_chat_while_answering_starts_clean(page, host: Host, sim: Simulator)
     assert wait_ended(page) == "done"
     assert page.locator(".message.assistant").count() == 1
     assert sent_messages(sim.record(fresh)) == [{"role": "user", "content": f"New question {fresh}"}]
+
+
+def test_api_override_only_on_a_page_served_from_this_machine(page, host: Host, sim: Simulator) -> None:
+    """#12: a crafted link with ?api= must not send a conversation elsewhere; ?framing= still works."""
+    open_chat(page, host.url, "?api=https://func-chat-abc.azurewebsites.net")
+    assert page.evaluate("document.documentElement.dataset.apiBase") == "https://func-chat-abc.azurewebsites.net"
+
+    # The same files served under another host name (routed to the local host by the browser).
+    def via_local_host(route) -> None:
+        path = route.request.url.removeprefix("http://chat.example")
+        route.fulfill(response=route.fetch(url=f"{host.url}{path}"))
+
+    page.route("http://chat.example/**", via_local_host)
+    warnings: list[str] = []
+    page.on("console", lambda message: warnings.append(message.text))
+    requests = api_requests(page)
+    open_chat(page, "http://chat.example", "?api=https://evil.example&framing=sse")
+    assert page.evaluate("document.documentElement.dataset.apiBase") == ""
+    assert page.evaluate("document.documentElement.dataset.framing") == "sse"
+    assert any("?api= is ignored" in w for w in warnings), warnings
+
+    marker = sim.rule(reply=REPLY, token_ms=1)
+    send(page, f"Where does this go {marker}")
+    assert wait_ended(page) == "done"
+    assert [r.url for r in requests] == ["http://chat.example/api/chat/stream"]
+    assert requests[0].headers["accept"] == "text/event-stream"
+    assert answer_text(page) == REPLY

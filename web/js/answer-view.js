@@ -3,7 +3,7 @@
 // notes and actions. It shows what it is told; app.js decides when.
 
 import { element, keepPinned, svg } from "./dom.js";
-import { renderMarkdown } from "./markdown.js";
+import { MarkdownView } from "./markdown.js";
 
 const PROCESSING = "Processing your question…";
 
@@ -31,12 +31,14 @@ export class AnswerView {
     this.thinkingTime = element("span", "thinking-time");
     summary.append(this.thinkingLabel, this.thinkingTime);
     this.thinkingText = element("div", "thinking-text markdown");
+    this.thinkingView = new MarkdownView(this.thinkingText);
     this.thinking.append(summary, this.thinkingText);
     this.status = element("p", "status");
     this.statusText = element("span", "status-text", PROCESSING);
     this.statusTime = element("span", "status-time");
     this.status.append(element("span", "dots"), this.statusText, this.statusTime);
     this.text = element("div", "answer-text markdown");
+    this.textView = new MarkdownView(this.text);
     this.footer = element("div", "answer-footer");
     body.append(element("h2", "visually-hidden", "Assistant said:"), this.thinking, this.status, this.text, this.footer);
     this.item.append(avatar, body);
@@ -75,7 +77,7 @@ export class AnswerView {
         this.item.dataset.state = "streaming";
         this.status.hidden = true;
       }
-      renderMarkdown(this.text, this.#source, { partial: true });
+      this.textView.render(this.#source);
     });
   }
 
@@ -84,6 +86,8 @@ export class AnswerView {
     if (this.#thinkingSince !== null) return;
     this.#thinkingSince = performance.now();
     this.item.dataset.phase = "thinking";
+    clearInterval(this.#timer); // tick on the thinking's own seconds
+    this.#timer = setInterval(() => this.#showElapsed(), 1000);
     keepPinned(() => {
       this.status.hidden = true;
       this.thinking.hidden = false;
@@ -94,7 +98,7 @@ export class AnswerView {
 
   appendReasoning(text) {
     this.#reasoning += text;
-    keepPinned(() => renderMarkdown(this.thinkingText, this.#reasoning, { partial: true }));
+    keepPinned(() => this.thinkingView.render(this.#reasoning));
   }
 
   /** The thinking is over (the answer begins, or the stream ended): "Thought for N s", closed. */
@@ -105,7 +109,7 @@ export class AnswerView {
     keepPinned(() => {
       this.thinkingLabel.textContent = `Thought for ${seconds(this.#thoughtMs)} s`;
       this.thinkingTime.textContent = "";
-      renderMarkdown(this.thinkingText, this.#reasoning);
+      this.thinkingView.render(this.#reasoning, { partial: false });
       if (!this.#reasoning) this.thinkingText.replaceChildren(element("p", "thinking-none", "No summary of the reasoning was given."));
       if (collapse) this.thinking.open = false;
     });
@@ -115,7 +119,7 @@ export class AnswerView {
   showReasoning(text) {
     this.#reasoning = text;
     this.thinkingLabel.textContent = "Reasoning summary";
-    renderMarkdown(this.thinkingText, text);
+    this.thinkingView.render(text, { partial: false });
     this.thinking.hidden = false;
   }
 
@@ -127,7 +131,7 @@ export class AnswerView {
     this.item.removeAttribute("aria-busy");
     this.status.hidden = true;
     keepPinned(() => {
-      renderMarkdown(this.text, this.#source);
+      this.textView.render(this.#source, { partial: false });
       this.text.hidden = !this.#source;
       const badges = { stopped: "Stopped", interrupted: "Interrupted" };
       if (badges[kind]) this.footer.append(element("span", `badge badge-${kind}`, badges[kind]));
@@ -145,11 +149,16 @@ export class AnswerView {
   }
 
   #showElapsed() {
-    const now = performance.now();
+    if (!this.item.isConnected) {
+      clearInterval(this.#timer); // removed by "New chat" before it ended
+      return;
+    }
+    // Whole seconds; a timer that fires a hair early still counts its second.
+    const since = (start) => Math.floor((performance.now() - start + 50) / 1000);
     if (this.#thinkingSince !== null && this.#thoughtMs === null) {
-      if (now - this.#thinkingSince >= 1000) this.thinkingTime.textContent = `${Math.floor((now - this.#thinkingSince) / 1000)} s`;
-    } else if (this.item.dataset.state === "pending" && now - this.#waitingSince >= 1000) {
-      this.statusTime.textContent = `${Math.floor((now - this.#waitingSince) / 1000)} s`;
+      if (since(this.#thinkingSince) >= 1) this.thinkingTime.textContent = `${since(this.#thinkingSince)} s`;
+    } else if (this.item.dataset.state === "pending" && since(this.#waitingSince) >= 1) {
+      this.statusTime.textContent = `${since(this.#waitingSince)} s`;
     }
   }
 }

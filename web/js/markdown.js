@@ -3,7 +3,8 @@
 // marked itself makes; links are kept only for http(s) and mailto and open in a new tab.
 // While an answer streams, `settle()` hides the half-received end of the text (a lone fence
 // marker, a table header without its delimiter row, a link cut mid-URL, an unclosed `**`), and
-// `morph()` updates the page in place, so finished blocks are never rebuilt and nothing flickers.
+// `MarkdownView` updates the page in place: finished blocks are neither parsed again nor rebuilt,
+// and the last one is morphed, so nothing flickers.
 
 import { Marked } from "../vendor/marked.js";
 import DOMPurify from "../vendor/purify.js";
@@ -42,9 +43,53 @@ export function toFragment(text, { partial = false } = {}) {
   return fragment;
 }
 
-/** Render `text` into `target`, changing only what differs from what is shown. */
-export function renderMarkdown(target, text, options) {
-  morph(target, toFragment(text, options));
+/**
+ * A growing Markdown text shown in one element. Only the text after the last finished block is
+ * parsed again on each update: blocks that a later block has closed are kept as they are, so a
+ * long answer costs the same per update as a short one.
+ */
+export class MarkdownView {
+  #target;
+  #frozenText = 0; // the source up to here is rendered for good...
+  #frozenNodes = 0; // ...as this many of the target's first child nodes
+
+  constructor(target) {
+    this.#target = target;
+  }
+
+  /** Show `source` (which only ever grows); `partial` while more of it is coming. */
+  render(source, { partial = true } = {}) {
+    const tail = source.slice(this.#frozenText);
+    const split = partial ? finishedBlocksEnd(tail) : 0;
+    const fragment = document.createDocumentFragment();
+    let frozen = 0;
+    if (split > 0) {
+      const finished = toFragment(tail.slice(0, split));
+      frozen = finished.childNodes.length;
+      fragment.append(finished);
+    }
+    fragment.append(toFragment(tail.slice(split), { partial }));
+    morph(this.#target, fragment, this.#frozenNodes);
+    this.#frozenText += split;
+    this.#frozenNodes += frozen;
+  }
+}
+
+const LIST_OR_INDENT = /^(\s|[-*+](\s|$)|\d{1,9}([.)]|$))/;
+
+/**
+ * Where the blocks of `text` that cannot change any more end: at a blank line outside a code
+ * fence, followed by a block that has started and cannot continue the one before (not
+ * indented, not a list item that could join a list above). 0 when there is none yet.
+ */
+function finishedBlocksEnd(text) {
+  let end = 0;
+  for (const match of text.matchAll(/\n[ \t]*\n(?=[^\n])/g)) {
+    const next = match.index + match[0].length;
+    if (LIST_OR_INDENT.test(text.slice(next, next + 12)) || insideOpenFence(text.slice(0, next))) continue;
+    end = next;
+  }
+  return end;
 }
 
 function decorate(root) {
@@ -115,9 +160,9 @@ function element(tag, className, text) {
 
 // ---- in-place updates ----------------------------------------------------------------------
 
-/** Make `target`'s children look like `fragment`'s, reusing every node that can stay. */
-export function morph(target, fragment) {
-  const before = [...target.childNodes];
+/** Make `target`'s children (from `start` on) look like `fragment`'s, reusing every node that can stay. */
+export function morph(target, fragment, start = 0) {
+  const before = [...target.childNodes].slice(start);
   const after = [...fragment.childNodes];
   after.forEach((next, index) => {
     const current = before[index];
@@ -172,8 +217,9 @@ function insideOpenFence(text) {
 
 /** The last block's start: after the last blank line. */
 function lastBlockStart(text) {
-  const match = /\n[ \t]*\n(?![\s\S]*\n[ \t]*\n)/.exec(text);
-  return match ? match.index + match[0].length : 0;
+  let start = 0;
+  for (const match of text.matchAll(/\n[ \t]*\n/g)) start = match.index + match[0].length;
+  return start;
 }
 
 /** A table's header row shows only with its delimiter row, so it never starts as a paragraph. */
