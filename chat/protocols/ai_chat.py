@@ -20,6 +20,9 @@ from chat.settings import Settings
 from chat.telemetry import RequestRecord
 
 name = "ai-chat"
+# sessionState is echoed back: bounded so that encoding it can never hit the C stack's limit, which
+# on Python 3.13 lets msgspec decode about 10,000 levels but not always encode them again.
+MAX_SESSION_STATE_DEPTH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +47,23 @@ def parse(body: bytes, settings: Settings) -> ChatRequest:
         raise invalid_request("'context' must be an object.", field="context")
     # The spec's camelCase name wins; older Azure samples send snake_case.
     session_state = data["sessionState"] if "sessionState" in data else data.get("session_state")
+    if _depth(session_state) > MAX_SESSION_STATE_DEPTH:
+        raise invalid_request(
+            f"'sessionState' may be nested at most {MAX_SESSION_STATE_DEPTH} levels deep.", field="sessionState"
+        )
     return ChatRequest(conversation, session_state=session_state, context=context)
+
+
+def _depth(value: Any) -> int:
+    """How deeply a JSON value nests, without recursion (the value came from a client)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth <= MAX_SESSION_STATE_DEPTH:  # past the limit, deeper levels change nothing
+                stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _messages(raw_messages: list[Any]) -> Iterator[Message]:
@@ -103,6 +122,7 @@ class LineEncoder:
     """Frames protocol events as NDJSON lines, or SSE events when the client asks for them."""
 
     headers: dict[str, str] = {}  # noqa: RUF012 - read-only
+    resume: dict[str, Any] | None = None  # set by chat.resume: how to resume, told in the first line
 
     def __init__(self, request: ChatRequest, record: RequestRecord, *, sse: bool = False) -> None:
         self._request = request
@@ -117,12 +137,11 @@ class LineEncoder:
         self._reasoning_tail = b"}}}" + self._tail
 
     def start(self) -> bytes:
+        context: dict[str, Any] = {"progress": "accepted", "requestId": self._record.request_id}
+        if self.resume is not None:
+            context["resume"] = self.resume
         return self._event(
-            {
-                "delta": {"role": "assistant"},
-                "context": {"progress": "accepted", "requestId": self._record.request_id},
-                "sessionState": self._request.session_state,
-            }
+            {"delta": {"role": "assistant"}, "context": context, "sessionState": self._request.session_state}
         )
 
     def progress(self, phase: Phase) -> bytes:
