@@ -2,8 +2,8 @@
 
 Generated, not checked in: protoc marks its Python output "NO CHECKED-IN PROTOBUF GENCODE",
 because generated code is tied to the protobuf runtime it was made for. The module is written
-beside the .proto (git-ignored) with the pinned grpcio-tools, stamped with the .proto's hash,
-and made again whenever the .proto changes, so `python -m dev.host` needs no build step.
+beside the .proto (git-ignored) with the pinned grpcio-tools, stamped with the .proto's hash and
+the tool versions, and made again whenever one of them changes, so `python -m dev.host` needs no build step.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import hashlib
 import importlib
 import os
 import tempfile
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 from types import ModuleType
 
@@ -23,7 +23,9 @@ MODULE = "dev.functions_host.generated.worker_protocol_pb2"
 
 
 def _stamp() -> str:
-    return f"# worker_protocol.proto sha256 {hashlib.sha256(PROTO.read_bytes()).hexdigest()}\n"
+    """What the generated code depends on: the .proto, and the protoc and protobuf it is made for."""
+    versions = f"grpcio-tools {metadata.version('grpcio-tools')}, protobuf {metadata.version('protobuf')}"
+    return f"# worker_protocol.proto sha256 {hashlib.sha256(PROTO.read_bytes()).hexdigest()}, {versions}\n"
 
 
 def _generate(target: Path) -> None:
