@@ -118,3 +118,14 @@ def test_every_partial_answer_renders_tidily(page, host: Host) -> None:
     # And the last step is the finished answer.
     assert steps[-1]["html"] == result["whole"]["html"] == result["final"]
     assert result["whole"]["blocks"] == ["h2", "p", "ul", "table-scroll", "code-block", "p"]
+
+
+REFERENCES = "See [the docs][docs] first.\n\nThen run it.\n\n[docs]: https://learn.microsoft.com/azure/"
+
+
+def test_reference_links_resolve_when_the_answer_ends(page, host: Host) -> None:
+    """A definition at the end can make a link of a block that had already settled."""
+    open_chat(page, host.url)
+    result = page.evaluate(EVERY_PREFIX, REFERENCES)
+    assert result["final"] == result["whole"]["html"]
+    assert 'href="https://learn.microsoft.com/azure/"' in result["final"]

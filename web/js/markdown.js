@@ -59,6 +59,11 @@ export class MarkdownView {
 
   /** Show `source` (which only ever grows); `partial` while more of it is coming. */
   render(source, { partial = true } = {}) {
+    if (!partial && DEFINITION.test(source)) {
+      // A reference definition ("[1]: https://…") can turn text above it into a link: render it all.
+      this.#frozenText = 0;
+      this.#frozenNodes = 0;
+    }
     const tail = source.slice(this.#frozenText);
     const split = partial ? finishedBlocksEnd(tail) : 0;
     const fragment = document.createDocumentFragment();
@@ -75,6 +80,7 @@ export class MarkdownView {
   }
 }
 
+const DEFINITION = /^ {0,3}\[[^\]\n]+\]:[ \t]*\S/m;
 const LIST_OR_INDENT = /^(\s|[-*+](\s|$)|\d{1,9}([.)]|$))/;
 
 /**
