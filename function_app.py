@@ -12,6 +12,7 @@ from azurefunctions.extensions.http.fastapi import Request, Response
 from chat.endpoints import respond
 from chat.errors import ChatError
 from chat.protocols import ai_chat, responses_ndjson, ui_message
+from chat.resume import endpoints as resume_endpoints
 from chat.settings import get_settings
 from chat.worker_runtime import release_finished_http_invocations
 
@@ -36,6 +37,30 @@ async def chat_stream(req: Request) -> Response:
 async def ui_chat(req: Request) -> Response:
     """Vercel AI SDK UI message stream v1: `useChat` with `DefaultChatTransport({ api: ".../api/ui/chat" })`."""
     return await respond(req, ui_message, stream=True)
+
+
+@app.route(route="chat/stream/{stream_id}", methods=["GET"])
+async def chat_stream_resume(req: Request) -> Response:
+    """Resume an AI Chat Protocol stream after `Last-Event-ID` or `?after=N` (CHAT_RESUME on; docs/resume.md)."""
+    return await resume_endpoints.resume_chat_stream(req)
+
+
+@app.route(route="chat/stream/{stream_id}/cancel", methods=["POST"])
+async def chat_stream_cancel(req: Request) -> Response:
+    """Stop a resumable AI Chat Protocol stream now, from any connection."""
+    return await resume_endpoints.cancel_chat_stream(req)
+
+
+@app.route(route="ui/chat/{chat_id}/stream", methods=["GET"])
+async def ui_chat_resume(req: Request) -> Response:
+    """`useChat({ resume: true })`'s reconnect: the chat's stream, or 204 when there is none."""
+    return await resume_endpoints.resume_ui_stream(req)
+
+
+@app.route(route="ui/chat/{chat_id}/stream/cancel", methods=["POST"])
+async def ui_chat_cancel(req: Request) -> Response:
+    """Stop the chat's resumable stream now (a dropped connection alone only detaches it)."""
+    return await resume_endpoints.cancel_ui_stream(req)
 
 
 @app.route(route="responses", methods=["POST"])

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
-from chat import errors, limits
+from chat import errors, limits, resume
 from chat.errors import ChatError
 from chat.limits import Ticket
 from chat.protocols import ChatProtocol
@@ -59,7 +59,11 @@ async def respond(request: Request, protocol: ChatProtocol, *, stream: bool | No
             record.emit()
             return response
         encoder = protocol.encoder(parsed, request.headers.get("accept"), record)
-        lines = await open_relay(parsed.conversation, upstream, settings, encoder, record)
+        # None unless CHAT_RESUME is on: then the stream is logged as it goes (chat/resume).
+        chat_id = getattr(parsed, "chat_id", None)
+        recorder = await resume.start(request.url.path, protocol.name, chat_id, encoder, settings, record)
+        relayed = encoder if recorder is None else recorder.encoder
+        lines = await open_relay(parsed.conversation, upstream, settings, relayed, record, recorder)
         # The relay emits the record; the response settles the ticket once the stream is over, however it ends.
         on_close = partial(_settle, ticket, record)
     except Exception as exc:  # noqa: BLE001 - mapped to a safe error body

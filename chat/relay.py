@@ -25,6 +25,7 @@ from chat.conversation import Conversation
 from chat.errors import ChatError
 from chat.events import ANSWERING, THINKING, Answer, Finish, Progress, Reasoning, Text
 from chat.protocols import StreamEncoder
+from chat.resume.recorder import Recorder
 from chat.settings import Settings
 from chat.telemetry import RequestRecord
 from chat.upstream import Upstream, mid_stream_error, to_chat_error
@@ -60,18 +61,22 @@ async def open_relay(
     settings: Settings,
     encoder: StreamEncoder,
     record: RequestRecord,
+    resume: Recorder | None = None,
 ) -> AsyncIterator[bytes]:
     """Start the relay; return once the upstream accepted the request (the first line is ready).
 
     A failure before then raises `ChatError`, so the client gets a real HTTP status; after it,
-    failures become the stream's last line.
+    failures become the stream's last line. `resume` (None unless CHAT_RESUME is on) is the
+    stream's recorder (chat/resume): `encoder` is already its recording encoder.
     """
     capacity.acquire(settings.max_concurrent_streams)
     queue: asyncio.Queue[bytes | ChatError | None] = asyncio.Queue(QUEUE_LINES)
     pump = asyncio.create_task(_pump(conversation, upstream, encoder, record, queue))
     _pumps.add(pump)
     pump.add_done_callback(_pumps.discard)
-    body = _body(queue, pump, encoder, settings.heartbeat_seconds, record)
+    if resume is not None:
+        resume.bind(pump, queue)
+    body = _body(queue, pump, encoder, settings.heartbeat_seconds, record, resume)
     try:
         first = await body.__anext__()
     except BaseException:
@@ -168,6 +173,7 @@ async def _body(
     encoder: StreamEncoder,
     heartbeat_seconds: float,
     record: RequestRecord,
+    resume: Recorder | None = None,
 ) -> AsyncIterator[bytes]:
     get, get_nowait, empty = queue.get, queue.get_nowait, queue.empty
     sent = False
@@ -202,10 +208,13 @@ async def _body(
         record.cancelled = not pump.done()
         raise
     finally:
-        pump.cancel()  # no await: see the module docstring
-        if record.cancelled:
-            log.info("client went away; upstream closed (request %s)", record.request_id)
-        record.emit()
+        # With resume on, a client that leaves mid-answer detaches: the recorder keeps the answer
+        # going for a resumer and emits the record when it ends.
+        if not (record.cancelled and resume is not None and resume.detach(pump, record)):
+            pump.cancel()  # no await: see the module docstring
+            if record.cancelled:
+                log.info("client went away; upstream closed (request %s)", record.request_id)
+            record.emit()
 
 
 class _Primed:

@@ -14,6 +14,7 @@ from chat.errors import ConfigurationError
 OpenAIHost = Literal["azure", "local"]
 SystemMessagePolicy = Literal["allow", "drop"]
 UpstreamApi = Literal["responses", "chat_completions"]
+ResumeStore = Literal["off", "memory", "redis"]
 
 # Tokens the chat format wraps around each message and the reply, with room to spare.
 MESSAGE_FRAMING_TOKENS = 8
@@ -65,6 +66,12 @@ class Settings:
     upstream_max_retries: int = 2
     upstream_max_retry_wait_seconds: float = 10.0
     allowed_origins: tuple[str, ...] = ()
+    resume: ResumeStore = "off"
+    resume_ttl_seconds: float = 300.0
+    resume_grace_seconds: float = 30.0
+    resume_max_stream_bytes: int = 1024 * 1024
+    resume_max_memory_bytes: int = 64 * 1024 * 1024
+    redis_url: str = ""
     warnings: tuple[str, ...] = ()
 
     def input_token_bound(self, content_bytes: int, messages: int) -> int:
@@ -181,6 +188,22 @@ class Settings:
                 "CHAT_UPSTREAM_MAX_RETRY_WAIT_SECONDS", _DEFAULTS.upstream_max_retry_wait_seconds, minimum=0
             ),
             allowed_origins=tuple(o.strip() for o in reader.text("ALLOWED_ORIGINS").split(",") if o.strip()),
+            resume=reader.choice("CHAT_RESUME", ("off", "memory", "redis"), "off"),  # type: ignore[arg-type]
+            resume_ttl_seconds=reader.number("CHAT_RESUME_TTL_SECONDS", _DEFAULTS.resume_ttl_seconds, minimum=1),
+            resume_grace_seconds=reader.number(
+                "CHAT_RESUME_GRACE_SECONDS", _DEFAULTS.resume_grace_seconds, minimum=0.1
+            ),
+            resume_max_stream_bytes=int(
+                reader.number(
+                    "CHAT_RESUME_MAX_STREAM_BYTES", _DEFAULTS.resume_max_stream_bytes, minimum=1024, integer=True
+                )
+            ),
+            resume_max_memory_bytes=int(
+                reader.number(
+                    "CHAT_RESUME_MAX_MEMORY_BYTES", _DEFAULTS.resume_max_memory_bytes, minimum=1024, integer=True
+                )
+            ),
+            redis_url=reader.text("CHAT_REDIS_URL"),
             warnings=tuple(warnings),
         )
         if 0 < settings.client_tokens_per_minute < settings.largest_request_tokens:
@@ -189,6 +212,8 @@ class Settings:
                 "what the largest request may cost (CHAT_MAX_INPUT_BYTES, CHAT_MAX_MESSAGES and CHAT_SYSTEM_PROMPT "
                 "bound its input; CHAT_MAX_OUTPUT_TOKENS its output)"
             )
+        if settings.resume == "redis" and not settings.redis_url:
+            reader.problems.append("CHAT_RESUME=redis needs CHAT_REDIS_URL (redis://host:port or rediss://host:port)")
         if reader.problems:
             raise ConfigurationError("Invalid settings: " + "; ".join(reader.problems))
         return settings

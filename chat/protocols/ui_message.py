@@ -33,6 +33,7 @@ DONE = b"data: [DONE]\n\n"
 class UIChatRequest:
     conversation: Conversation
     stream: bool = True
+    chat_id: str | None = None  # `useChat`'s chat id: its resume request names it (GET {api}/{chatId}/stream)
 
 
 def parse(body: bytes, settings: Settings) -> UIChatRequest:
@@ -46,7 +47,7 @@ def parse(body: bytes, settings: Settings) -> UIChatRequest:
     for key in ("id", "trigger", "messageId"):
         if data.get(key) is not None and not isinstance(data[key], str):
             raise invalid_request(f"'{key}' must be a string.", field=key)
-    return UIChatRequest(Conversation.checked(_messages(raw_messages), settings))
+    return UIChatRequest(Conversation.checked(_messages(raw_messages), settings), chat_id=data.get("id") or None)
 
 
 def _messages(raw_messages: list[Any]) -> Iterator[Message]:
@@ -101,6 +102,7 @@ class UIMessageStream:
     media_type = SSE
     headers = {"x-vercel-ai-ui-message-stream": "v1"}  # noqa: RUF012 - read-only
     keep_alive = b": keep-alive\n\n"
+    resume: dict[str, Any] | None = None  # set by chat.resume: how to resume, told in the first part
 
     def __init__(self, record: RequestRecord) -> None:
         self._record = record
@@ -110,7 +112,10 @@ class UIMessageStream:
         self._delta_head = b""
 
     def start(self) -> bytes:
-        return _part({"type": "start", "messageMetadata": {"requestId": self._record.request_id}})
+        metadata: dict[str, Any] = {"requestId": self._record.request_id}
+        if self.resume is not None:
+            metadata["resume"] = self.resume
+        return _part({"type": "start", "messageMetadata": metadata})
 
     def progress(self, phase: Phase) -> bytes:
         return _part({"type": "data-progress", "data": {"phase": phase}, "transient": True})
