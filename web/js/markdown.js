@@ -8,6 +8,7 @@
 
 import { Marked } from "../vendor/marked.js";
 import DOMPurify from "../vendor/purify.js";
+import { element } from "./dom.js";
 
 const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
 const escapeHtml = (text) => String(text).replace(/[&<>"']/g, (c) => ESCAPES[c]);
@@ -157,17 +158,10 @@ function safeHref(href) {
   }
 }
 
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 // ---- in-place updates ----------------------------------------------------------------------
 
 /** Make `target`'s children (from `start` on) look like `fragment`'s, reusing every node that can stay. */
-export function morph(target, fragment, start = 0) {
+function morph(target, fragment, start = 0) {
   const before = [...target.childNodes].slice(start);
   const after = [...fragment.childNodes];
   after.forEach((next, index) => {
@@ -200,7 +194,7 @@ const TABLE_DELIMITER = /^\s*\|?\s*:?-+:?\s*(\|\s*:?-*:?\s*)*\|?\s*$/;
  * as raw characters and then jump into shape. Once the answer is complete the full text is
  * rendered as is.
  */
-export function settle(text) {
+function settle(text) {
   let shown = text;
   const lineStart = shown.lastIndexOf("\n") + 1;
   if (MARKERS_ONLY.test(shown.slice(lineStart))) shown = shown.slice(0, lineStart); // "``", "|--", "1.", "#"
