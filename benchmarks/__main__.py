@@ -2,7 +2,8 @@
 
     python -m benchmarks            # the full suite, about 13 minutes on 2 cores
     python -m benchmarks --quick    # fewer points and shorter runs, under 3 minutes
-    python -m benchmarks --only ttft,cold   # some scenarios (ttft, load, backpressure, cold)
+    python -m benchmarks --only ttft,burst  # some scenarios (micro, ttft, burst, request_cpu, load,
+                                            #   backpressure, cold)
     python -m benchmarks --report-only      # re-render RESULTS.md from results/latest.json
 
 It installs what it needs beyond requirements-dev.txt by itself: matplotlib into the venv,
@@ -20,7 +21,7 @@ import time
 
 from benchmarks._common import BENCH, HELPERS, HTTPTOOLS_ONLY
 
-ALL = ("micro", "ttft", "load", "backpressure", "cold")
+ALL = ("micro", "ttft", "burst", "request_cpu", "load", "backpressure", "cold")
 
 
 def ensure_dependencies() -> None:
@@ -66,12 +67,22 @@ def main() -> None:
 
         print("micro-benchmarks (in-process)", flush=True)
         results["micro"] = micro.run()
-        print("  " + ", ".join(f"{k} {v:.2f}" for k, v in results["micro"].items()), flush=True)
+        print("  " + micro.describe(results["micro"]).replace("\n", "\n  "), flush=True)
     if "ttft" in wanted:
         print(f"time to first token: {plan.ttft_rounds} interleaved rounds of direct / function / peer", flush=True)
         results["ttft"] = run.scenario_ttft(plan.ttft_rounds)
         t = results["ttft"]["ttft_ms"]
-        print(f"  added TTFT p50 {t['function_added']['p50']:.2f} ms (peer {t['peer_added']['p50']:.2f} ms)")
+        for api in results["ttft"]["apis"]:
+            added, peer = t[f"function_added/{api}"]["p50"], t[f"peer_added/{api}"]["p50"]
+            print(f"  {api}: added TTFT p50 {added:.2f} ms (peer {peer:.2f} ms)", flush=True)
+    if "burst" in wanted:
+        print(f"burst: {plan.burst_clients} streams of {plan.burst_tokens} deltas opened at once", flush=True)
+        results["burst"] = run.scenario_burst(plan.burst_clients, plan.burst_tokens)
+    if "request_cpu" in wanted:
+        print(
+            f"CPU per request: {plan.request_cpu_slots} clients, one-delta streams, {plan.request_cpu_s:g}s", flush=True
+        )
+        results["request_cpu"] = run.scenario_request_cpu(plan.request_cpu_s, plan.request_cpu_slots)
     if "load" in wanted:
         print(f"open streams: {len(plan.points)} load points of {plan.duration:g}s", flush=True)
         results["load"] = run.scenario_load(plan.points, plan.duration, plan.ramp, plan.stream_s)

@@ -26,8 +26,10 @@ from benchmarks._common import raise_fd_limit, use_uvloop
 PATTERNS = {
     # The function's and the peer's content lines.
     "ndjson": re.compile(rb'\{"delta":\{"role":"assistant","content":'),
-    # The upstream's own content events (the role chunk's empty content does not count).
+    # The upstream's own content events: Chat Completions chunks (the role chunk's empty content
+    # does not count) and Responses text deltas.
     "sse": re.compile(rb'"delta":\{"content":"[^"]'),
+    "responses": re.compile(rb'"type":"response.output_text.delta"'),
 }
 TERMINATOR = b"\r\n0\r\n\r\n"
 TAIL = 96
@@ -36,16 +38,16 @@ TAIL = 96
 class Target(msgspec.Struct):
     port: int
     path: str
-    kind: str  # ndjson | sse
+    kind: str  # ndjson | sse | responses
     body: str  # JSON with "{marker}" where the marker goes
     headers: dict[str, str] = {}
 
 
 class Spec(msgspec.Struct):
-    mode: str  # ttft | load | slow
+    mode: str  # ttft | load | slow | burst
     targets: list[Target]
     rounds: int = 0  # ttft: requests per target, interleaved
-    slots: int = 0  # load/slow: concurrent streams
+    slots: int = 0  # load/slow/burst: concurrent streams
     duration_s: float = 10.0  # load: start streams until then
     ramp_s: float = 2.0  # load: spread the first starts over this long
     pause_s: float = 0.0  # slow: stop reading for this long after the first delta, then disconnect
@@ -178,6 +180,10 @@ class Runner:
                 await self.one(0)
 
         await asyncio.gather(*(slot(n) for n in range(spec.slots)))
+
+    async def burst(self) -> None:
+        """Every slot opens its one stream at the same moment."""
+        await asyncio.gather(*(self.one(0) for _ in range(self.spec.slots)))
 
     async def slow(self) -> None:
         await asyncio.gather(*(self.one(0, pause=self.spec.pause_s) for _ in range(self.spec.slots)))

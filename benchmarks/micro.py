@@ -1,13 +1,20 @@
-"""In-process micro-benchmarks of the relay's per-delta work, free of network and scheduling noise.
+"""In-process micro-benchmarks of the relay's per-delta and per-request work, free of network noise.
 
-- `chunks`: `chat.upstream._chunks` over an httpx2 response whose stream yields one upstream
-  event per read, as the simulator (and Azure outside its burst mode) writes them;
-- `encode`: `LineEncoder.content` for one delta;
-- `relay`: the pump and body loops of `chat.streaming` end to end, upstream events in, NDJSON
-  lines out, with the network replaced by memory;
-- `request_sdk` / `request_raw`: CPU to open one upstream stream through the SDK's
-  `with_streaming_response.create` versus the same POST sent with its httpx2 client directly
-  (in-memory transport): the part of the added time to first token spent building the request.
+Upstream bodies are recorded from the project's simulator (`dev.simulator`, driven in process
+through its ASGI interface) for the request the app itself sends, so both upstream APIs are
+measured on the bytes Azure's v1 API sends: Responses events (`event:` + `data:`, sequence
+numbers, obfuscation) and Chat Completions chunks (filter results, obfuscation).
+
+Per upstream API (`responses`, `chat_completions`):
+- `decode`: `chat.upstream.sse.data_payloads` + the API's decoder, one upstream event per read,
+  as the simulator (and Azure outside its burst mode) writes them;
+- `relay`: the pump and body loops of `chat.relay` end to end, upstream events in, NDJSON lines
+  out, with the network replaced by memory;
+- `request`: CPU to open and close one upstream stream through the app's own `Upstream.stream`
+  (the SDK's `with_streaming_response.create` over the transport `build_upstream` chose),
+  against an in-memory HTTP transport: what the app spends per call before any byte moves.
+Shared: `encode`, `LineEncoder.text` for one delta; `request_raw`, the same POST sent with the
+HTTP client directly (no SDK), for scale.
 
     python -m benchmarks.micro
 """
@@ -15,127 +22,194 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx2
+import msgspec
 
-from chat.protocol import ChatMessage, ChatRequest, LineEncoder
+from chat.conversation import Conversation, Message
+from chat.protocols.ai_chat import ChatRequest, LineEncoder
 from chat.settings import Settings
 from chat.telemetry import RequestRecord
-from chat.upstream import _chunks
+from chat.upstream import APIS, Upstream, build_upstream
+from chat.upstream.sse import data_payloads
+from dev.simulator import Simulator
 
-EVENT = (
-    b'data: {"choices":[{"content_filter_results":{"hate":{"filtered":false,"severity":"safe"},'
-    b'"self_harm":{"filtered":false,"severity":"safe"},"sexual":{"filtered":false,"severity":"safe"},'
-    b'"violence":{"filtered":false,"severity":"safe"}},"delta":{"content":" token"},"finish_reason":null,'
-    b'"index":0,"logprobs":null}],"created":1700000000,"id":"chatcmpl-0123456789abcdef01234567",'
-    b'"model":"gpt-4o-mini-2024-07-18","object":"chat.completion.chunk","system_fingerprint":"fp_sim000001",'
-    b'"usage":null}\n\n'
-)
-FINISH = (
-    b'data: {"choices":[{"content_filter_results":{},"delta":{},"finish_reason":"stop","index":0,'
-    b'"logprobs":null}],"usage":null}\n\n'
-    b'data: {"choices":[],"usage":{"completion_tokens":1,"prompt_tokens":1,"total_tokens":2}}\n\ndata: [DONE]\n\n'
-)
+API_NAMES = ("responses", "chat_completions")
+PATHS = {"responses": "/openai/v1/responses", "chat_completions": "/openai/v1/chat/completions"}
+CONVERSATION = Conversation((Message("user", "Tell me about streaming."),))
 
 
-class Events(httpx2.AsyncByteStream):
-    def __init__(self, count: int) -> None:
-        self.count = count
-
-    async def __aiter__(self) -> Any:
-        for _ in range(self.count):
-            yield EVENT
-        yield FINISH
-
-
-def _response(count: int) -> httpx2.Response:
-    return httpx2.Response(200, headers={"content-type": "text/event-stream"}, stream=Events(count))
+def settings_for(api: str, endpoint: str = "http://sim") -> Settings:
+    return Settings(
+        azure_openai_endpoint=endpoint,
+        azure_openai_chat_deployment="chat-sim",
+        azure_openai_api_key="sim-key",
+        upstream_api=api,  # type: ignore[arg-type]
+    )
 
 
-async def bench_chunks(count: int) -> float:
+def record(api: str, tokens: int) -> list[bytes]:
+    """The simulator's writes (one per event, as they reach the socket) for the app's request."""
+    request = msgspec.json.encode(APIS[api].options(CONVERSATION, settings_for(api)))
+    simulator = Simulator(ttft_ms=0, token_ms=0, tokens=tokens)
+    sent: list[bytes] = []
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": PATHS[api],
+        "query_string": b"",
+        "headers": [(b"api-key", b"sim-key"), (b"content-type", b"application/json")],
+    }
+    delivered = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": request, "more_body": False}
+        await asyncio.Event().wait()  # the client never leaves
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body" and message.get("body"):
+            sent.append(message["body"])
+
+    asyncio.run(simulator(scope, receive, send))
+    return sent
+
+
+def split_events(writes: list[bytes]) -> list[bytes]:
+    """One event per read: the writes re-cut at each blank line (a write may carry several)."""
+    out: list[bytes] = []
+    for write in writes:
+        out += [event + b"\n\n" for event in write.split(b"\n\n") if event]
+    return out
+
+
+async def _reads(reads: list[bytes]) -> AsyncIterator[bytes]:
+    for read in reads:
+        yield read
+
+
+async def bench_decode(api: str, reads: list[bytes], deltas: int) -> float:
+    events = APIS[api].events
     began = time.perf_counter()
-    seen = 0
-    async for _ in _chunks(_response(count)):
-        seen += 1
-    return (time.perf_counter() - began) / count * 1e6
+    async for _ in events(data_payloads(_reads(reads))):
+        pass
+    return (time.perf_counter() - began) / deltas * 1e6
 
 
 def bench_encode(count: int) -> float:
-    content = LineEncoder("ndjson").content
+    encoder = LineEncoder(ChatRequest(CONVERSATION), RequestRecord(streaming=True))
+    text = encoder.text
     began = time.perf_counter()
     for _ in range(count):
-        content(" token")
+        text(" token")
     return (time.perf_counter() - began) / count * 1e6
 
 
 class _MemoryUpstream:
-    def __init__(self, count: int) -> None:
-        self.count = count
+    def __init__(self, api: str, reads: list[bytes]) -> None:
+        self.events = APIS[api].events
+        self.reads = reads
 
     @asynccontextmanager
-    async def stream(self, messages: Any) -> Any:
-        yield _chunks(_response(self.count))
+    async def stream(self, conversation: Conversation) -> AsyncIterator[Any]:
+        yield self.events(data_payloads(_reads(self.reads)))
 
 
-async def bench_relay(count: int) -> float:
-    from chat.streaming import open_relay
+async def bench_relay(api: str, reads: list[bytes], deltas: int) -> float:
+    from chat.relay import open_relay
 
-    request = ChatRequest(messages=(ChatMessage("user", "hi"),))
+    settings = settings_for(api)
+    record_ = RequestRecord(streaming=True)
+    encoder = LineEncoder(ChatRequest(CONVERSATION), record_)
     began = time.perf_counter()
-    body = await open_relay(request, _MemoryUpstream(count), Settings(), LineEncoder("ndjson"), RequestRecord(True))  # type: ignore[arg-type]
+    upstream: Any = _MemoryUpstream(api, reads)
+    body = await open_relay(CONVERSATION, upstream, settings, encoder, record_)
     async for _ in body:
         pass
-    return (time.perf_counter() - began) / count * 1e6
+    return (time.perf_counter() - began) / deltas * 1e6
 
 
-async def bench_request(count: int, raw: bool) -> float:
-    """Per request: open a stream through the SDK (as `Upstream.stream` does) or send the same
-    request with the SDK's own httpx2 client directly, against an in-memory transport."""
-    import msgspec
-    import openai
+class _Replay(httpx2.AsyncBaseTransport):
+    """Answers every request with the same recorded body, as one read: no sockets, no parsing."""
 
-    def answer(request: httpx2.Request) -> httpx2.Response:
-        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=FINISH)
+    def __init__(self, body: bytes) -> None:
+        self.body = body
 
-    http = httpx2.AsyncClient(transport=httpx2.MockTransport(answer))
-    client = openai.AsyncAzureOpenAI(
-        azure_endpoint="http://sim", api_version="2024-10-21", api_key="k", max_retries=0, http_client=http
-    )
-    messages = [{"role": "user", "content": "Tell me about streaming."}]
-    url = "http://sim/openai/deployments/chat-sim/chat/completions?api-version=2024-10-21"
-    headers = {"api-key": "k", "content-type": "application/json"}
-    options = {"stream": True, "stream_options": {"include_usage": True}}
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        await request.aread()
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=self.body)
+
+
+def _app_upstream(api: str, body: bytes) -> Upstream:
+    """The app's own client (`build_upstream`), with its HTTP transport swapped for memory."""
+    upstream = build_upstream(settings_for(api))
+    upstream.http._transport = _Replay(body)  # the pool and sockets are what is left out
+    return upstream
+
+
+async def bench_request(api: str, body: bytes, count: int) -> float:
+    """Per request: open a stream with `Upstream.stream`, read its (one-delta) answer, close it."""
+    upstream = _app_upstream(api, body)
     began = time.perf_counter()
     for _ in range(count):
-        if raw:
-            body = msgspec.json.encode({"model": "chat-sim", "messages": messages, **options})
-            response = await http.send(http.build_request("POST", url, content=body, headers=headers), stream=True)
-            await response.aclose()
-        else:
-            create = client.chat.completions.with_streaming_response.create
-            response = await create(model="chat-sim", messages=messages, **options).__aenter__()
-            await response.close()
+        async with upstream.stream(CONVERSATION) as events:
+            async for _ in events:
+                pass
     return (time.perf_counter() - began) / count * 1e6
 
 
-def run(count: int = 20_000, repeats: int = 5) -> dict[str, float]:
-    """Best of `repeats`, µs per delta (per request for the `request_` figures)."""
-    import logging
+async def bench_request_raw(api: str, body: bytes, count: int) -> float:
+    """The same POST built and sent with httpx2 alone: what the SDK adds is the difference."""
+    http = httpx2.AsyncClient(transport=_Replay(body))
+    url = "http://sim" + PATHS[api]
+    headers = {"api-key": "sim-key", "content-type": "application/json"}
+    options = APIS[api].options
+    settings = settings_for(api)
+    began = time.perf_counter()
+    for _ in range(count):
+        content = msgspec.json.encode(options(CONVERSATION, settings))
+        response = await http.send(http.build_request("POST", url, content=content, headers=headers), stream=True)
+        async for _ in data_payloads(response.aiter_bytes()):
+            pass
+        await response.aclose()
+    return (time.perf_counter() - began) / count * 1e6
 
+
+def run(deltas: int = 20_000, repeats: int = 5, requests: int = 500) -> dict[str, Any]:
+    """Best of `repeats`: µs per delta (`decode`, `relay`, `encode`) or per request (`request*`)."""
     logging.getLogger("chat.requests").setLevel(logging.WARNING)
-    out = {
-        "chunks_us": min(asyncio.run(bench_chunks(count)) for _ in range(repeats)),
-        "encode_us": min(bench_encode(count) for _ in range(repeats)),
-        "relay_us": min(asyncio.run(bench_relay(count)) for _ in range(repeats)),
-        "request_sdk_us": min(asyncio.run(bench_request(300, raw=False)) for _ in range(repeats)),
-        "request_raw_us": min(asyncio.run(bench_request(300, raw=True)) for _ in range(repeats)),
-    }
+    out: dict[str, Any] = {"encode_us": min(bench_encode(deltas) for _ in range(repeats))}
+    for api in API_NAMES:
+        reads = split_events(record(api, deltas))
+        short = b"".join(record(api, 1))
+        out[api] = {
+            "event_bytes": round(sum(len(r) for r in reads) / len(reads)),
+            "decode_us": min(asyncio.run(bench_decode(api, reads, deltas)) for _ in range(repeats)),
+            "relay_us": min(asyncio.run(bench_relay(api, reads, deltas)) for _ in range(repeats)),
+            "request_us": min(asyncio.run(bench_request(api, short, requests)) for _ in range(repeats)),
+            "request_raw_us": min(asyncio.run(bench_request_raw(api, short, requests)) for _ in range(repeats)),
+        }
     return out
 
 
+def describe(results: dict[str, Any]) -> str:
+    lines = [f"encode {results['encode_us']:.2f} µs/delta"]
+    for api in API_NAMES:
+        r = results[api]
+        lines.append(
+            f"{api}: decode {r['decode_us']:.2f} µs/delta, relay {r['relay_us']:.2f} µs/delta, "
+            f"request {r['request_us']:.0f} µs (raw httpx2 {r['request_raw_us']:.0f} µs)"
+        )
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    for name, value in run().items():
-        print(f"{name}: {value:.2f}")
+    print(describe(run()))

@@ -1,11 +1,12 @@
 """The peer: the same job done the usual way, so the function's figures read as ratios.
 
-A plain FastAPI app on uvicorn (same loop and HTTP parser as the function: asyncio + h11),
-one `AsyncAzureOpenAI` client built at start-up, and the SDK's parsed chunk iterator:
-`async for chunk in await client.chat.completions.create(stream=True)`. It writes the same
-NDJSON content lines as the function, so one load generator reads both.
+A plain FastAPI app on uvicorn (same loop and HTTP parser as the function under test), one
+`AsyncOpenAI` client on the v1 API built at start-up, and the SDK's parsed event iterator:
+`async for event in await client.responses.create(stream=True)` (or `chat.completions` with
+`--api chat_completions`). It writes the same NDJSON content lines as the function, so one load
+generator reads both.
 
-    python -m benchmarks.peer --port 7072 --upstream http://127.0.0.1:8000
+    python -m benchmarks.peer --port 7072 --upstream http://127.0.0.1:8000 --api responses
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx2
 import openai
@@ -20,34 +23,55 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 
-from benchmarks._common import raise_fd_limit
+from benchmarks._common import raise_fd_limit, use_uvloop
 
 
-def build_app(upstream: str) -> FastAPI:
+def _line(content: str) -> str:
+    return json.dumps({"delta": {"role": "assistant", "content": content}}, separators=(",", ":")) + "\n"
+
+
+async def _responses(client: openai.AsyncOpenAI, messages: list[dict[str, Any]]) -> AsyncIterator[str]:
+    stream = await client.responses.create(
+        model="chat-sim", input=messages, stream=True, store=False, max_output_tokens=4096
+    )
+    try:
+        async for event in stream:
+            if event.type == "response.output_text.delta" and event.delta:
+                yield _line(event.delta)
+    finally:
+        await stream.close()
+
+
+async def _chat(client: openai.AsyncOpenAI, messages: list[dict[str, Any]]) -> AsyncIterator[str]:
+    stream = await client.chat.completions.create(
+        model="chat-sim", messages=messages, stream=True, stream_options={"include_usage": True}
+    )
+    try:
+        async for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta and chunk.choices[0].delta.content:
+                yield _line(chunk.choices[0].delta.content)
+    finally:
+        await stream.close()
+
+
+def build_app(upstream: str, api: str) -> FastAPI:
     app = FastAPI()
     # Pool sized like the function's, so neither queues for a connection at high concurrency.
     limits = httpx2.Limits(max_connections=5000, max_keepalive_connections=100)
     http_client = openai.DefaultAsyncHttpxClient(limits=limits)
-    client = openai.AsyncAzureOpenAI(
-        azure_endpoint=upstream, api_version="2024-10-21", api_key="sim-key", max_retries=0, http_client=http_client
+    client = openai.AsyncOpenAI(
+        base_url=f"{upstream}/openai/v1/", api_key="sim-key", max_retries=0, http_client=http_client
     )
+    answer = _responses if api == "responses" else _chat
 
     @app.post("/api/chat/stream")
     async def chat_stream(request: Request) -> StreamingResponse:
         body = await request.json()
-        stream = await client.chat.completions.create(
-            model="chat-sim", messages=body["messages"], stream=True, stream_options={"include_usage": True}
-        )
 
-        async def lines():
-            try:
-                async for chunk in stream:
-                    if chunk.choices and chunk.choices[0].delta and chunk.choices[0].delta.content:
-                        delta = {"role": "assistant", "content": chunk.choices[0].delta.content}
-                        yield json.dumps({"delta": delta}, separators=(",", ":")) + "\n"
-                yield json.dumps({"delta": {"role": "assistant"}, "context": {}}) + "\n"
-            finally:
-                await stream.close()
+        async def lines() -> AsyncIterator[str]:
+            async for line in answer(client, body["messages"]):
+                yield line
+            yield json.dumps({"delta": {"role": "assistant"}, "context": {}}) + "\n"
 
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 
@@ -58,9 +82,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", required=True)
+    parser.add_argument("--api", choices=("responses", "chat_completions"), default="responses")
     args = parser.parse_args()
     raise_fd_limit()
-    config = uvicorn.Config(build_app(args.upstream), host="127.0.0.1", port=args.port, loop="asyncio", http="h11")
+    use_uvloop()  # the loop the 3.13 worker runs; uvloop is in the venv (the worker runtime's loop)
+    config = uvicorn.Config(build_app(args.upstream, args.api), host="127.0.0.1", port=args.port, http="h11")
     print(f"Peer ready on http://127.0.0.1:{args.port}", flush=True)
     asyncio.run(uvicorn.Server(config).serve())
 

@@ -27,9 +27,14 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
-def _points(results: dict[str, Any], kind: str, tps: float = 50) -> list[dict[str, Any]]:
+def _points(results: dict[str, Any], kind: str, tps: float = 50, api: str = "responses") -> list[dict[str, Any]]:
     return sorted(
-        (p for p in results.get("load", []) if p["kind"] == kind and p["tps"] == tps), key=lambda p: p["streams"]
+        (
+            p
+            for p in results.get("load", [])
+            if p["kind"] == kind and p["tps"] == tps and p.get("api", "chat_completions") == api
+        ),
+        key=lambda p: p["streams"],
     )
 
 
@@ -57,15 +62,34 @@ def crossing(points: list[dict[str, Any]], limit: float = LATENCY_LIMIT_MS) -> t
 
 def plot_ttft(results: dict[str, Any]) -> str:
     samples = results["ttft"]["samples"]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for name in ("direct", "function", "peer"):
-        values = np.sort(np.asarray(samples[name]))
-        ax.step(values, np.arange(1, values.size + 1) / values.size, where="post", label=name, color=COLOURS[name])
-    ax.set_xlabel("time to first content byte at the client (ms), simulator TTFT = 20 ms")
-    ax.set_ylabel("fraction of requests")
-    ax.set_title("Time to first token, one stream at a time (interleaved)")
-    ax.legend(loc="lower right")
+    apis = results["ttft"]["apis"]
+    fig, axes = plt.subplots(1, len(apis), figsize=(6 * len(apis), 4), sharex=True, squeeze=False)
+    for ax, api in zip(axes[0], apis, strict=True):
+        for name in ("direct", "function", "peer"):
+            values = np.sort(np.asarray(samples[f"{name}/{api}"]))
+            ax.step(values, np.arange(1, values.size + 1) / values.size, where="post", label=name, color=COLOURS[name])
+        ax.set_xlabel("time to first content at the client (ms), simulator TTFT = 20 ms")
+        ax.set_title(f"{api}: one stream at a time (interleaved)")
+        ax.legend(loc="lower right")
+    axes[0][0].set_ylabel("fraction of requests")
+    fig.tight_layout()
     return _save(fig, "ttft.png")
+
+
+def plot_burst(results: dict[str, Any]) -> str:
+    burst = results["burst"]
+    apis = [k.split("/", 1)[1] for k in burst if k.startswith("added/")]
+    fig, axes = plt.subplots(1, len(apis), figsize=(6 * len(apis), 4), sharex=True, squeeze=False)
+    for ax, api in zip(axes[0], apis, strict=True):
+        for name in ("direct", "function"):
+            values = np.sort(np.asarray(burst[f"{name}/{api}"]["samples"]))
+            ax.step(values, np.arange(1, values.size + 1) / values.size, where="post", label=name, color=COLOURS[name])
+        ax.set_xlabel("time to first content at the client (ms)")
+        ax.set_title(f"{api}: {burst['clients']} streams opened at once")
+        ax.legend(loc="lower right")
+    axes[0][0].set_ylabel("fraction of clients")
+    fig.tight_layout()
+    return _save(fig, "burst.png")
 
 
 def plot_latency(results: dict[str, Any]) -> str:
@@ -196,6 +220,8 @@ def render(results: dict[str, Any], quick: bool = False) -> Path:
     add("")
     _micro_section(results, add)
     _ttft_section(results, add)
+    _burst_section(results, add)
+    _request_cpu_section(results, add)
     _load_section(results, add)
     _backpressure_section(results, add)
     _cold_section(results, add)
@@ -214,43 +240,80 @@ def _goal(ok: bool | None) -> str:
     return "–" if ok is None else ("met" if ok else "**not met**")
 
 
+API_LABEL = {"responses": "Responses", "chat_completions": "Chat Completions"}
+
+
 def _summary(results: dict[str, Any]) -> list[str]:
+    """Issue #14's goals (and issue #9's performance one), each with its figure from this run."""
     rows = ["| Goal | Measured | |", "|---|---|---|"]
     if "ttft" in results:
-        added = results["ttft"]["ttft_ms"]["function_added"]["p50"]
-        peer = results["ttft"]["ttft_ms"]["peer_added"]["p50"]
-        rows.append(f"| Added TTFT under 1.5 ms p50 | {added:.2f} ms (peer {peer:.2f} ms) | {_goal(added < 1.5)} |")
-    fn = {p["streams"]: p for p in _points(results, "function")}
-    direct = {p["streams"]: p for p in _points(results, "direct")}
-    if 500 in fn:
-        p = fn[500]
-        cpu = p["cpu_ms_per_1000"]
-        rows.append(f"| ≤ 250 CPU ms per 1,000 deltas at 500 streams | {cpu:.0f} ms | {_goal(cpu <= 250)} |")
-        added = p["latency_ms"]["p99"] - (direct[500]["latency_ms"]["p99"] if 500 in direct else 0)
-        rows.append(
-            f"| Added per-delta latency under 1 ms p99, 500 streams at 50 tokens/s | {added:.1f} ms "
-            f"(p99 {p['latency_ms']['p99']:.1f} ms through the function, "
-            f"{direct[500]['latency_ms']['p99'] if 500 in direct else float('nan'):.1f} ms direct) | "
-            f"{_goal(added < 1)} |"
-        )
-    peer = {p["streams"]: p for p in _points(results, "peer")}
-    for n in (100, 500):
-        if n in fn and n in peer and "cpu_ms_per_1000" in peer[n]:
-            a, b = fn[n]["cpu_ms_per_1000"], peer[n]["cpu_ms_per_1000"]
+        t = results["ttft"]["ttft_ms"]
+        for api in results["ttft"]["apis"]:
+            added, peer = t[f"function_added/{api}"]["p50"], t[f"peer_added/{api}"]["p50"]
             rows.append(
-                f"| (ratio) CPU per 1,000 deltas vs the peer, {n} streams | {a:.0f} vs {b:.0f} ms "
-                f"({a / b:.2f}×); peer completed {peer[n]['completed']}/{peer[n]['requests']} | |"
+                f"| Added TTFT, one stream at a time, under 1.5 ms p50 ({API_LABEL[api]}) | {added:.2f} ms "
+                f"(peer {peer:.2f} ms) | {_goal(added < 1.5)} |"
             )
-    if 2000 in fn:
-        p = fn[2000]
+    if "burst" in results:
+        burst = results["burst"]
+        for key in (k for k in burst if k.startswith("added/")):
+            api = key.split("/", 1)[1]
+            added = burst[key]["p50"]
+            rows.append(
+                f"| {burst['clients']} simultaneous streams: added time to first content under 300 ms p50 "
+                f"({API_LABEL[api]}) | {added:.0f} ms ({burst[f'function/{api}']['ttfc_ms']['p50']:.0f} through the "
+                f"function, {burst[f'direct/{api}']['ttfc_ms']['p50']:.0f} direct) | {_goal(added < 300)} |"
+            )
+    if "request_cpu" in results:
+        for key, row in results["request_cpu"].items():
+            if isinstance(row, dict) and key.startswith("function/"):
+                api = key.split("/", 1)[1]
+                cpu = row["cpu_ms_per_request"]
+                rows.append(
+                    f"| CPU per request (open and close a stream) under 1.0 ms ({API_LABEL[api]}) | {cpu:.2f} ms"
+                    f"{_httptools_note(results, api)} | {_goal(cpu < 1.0)} |"
+                )
+    fn = {p["streams"]: p for p in _points(results, "function")}
+    for n in (100, 500):
+        if n in fn:
+            cpu = fn[n]["cpu_ms_per_1000"]
+            rows.append(
+                f"| CPU per 1,000 deltas on 300-delta streams under 30 ms ({n} streams, Responses) | {cpu:.0f} ms | "
+                f"{_goal(cpu < 30)} |"
+            )
+    label, cross = crossing(_points(results, "function"))
+    if fn:
+        held = cross if cross is not None else (max(fn) if label.startswith("above") else 0)
         rows.append(
-            f"| 2,000 concurrent streams on one worker all complete | {p['completed']}/{p['requests']} complete, "
-            f"{p['delivered_tps_per_stream']:.1f} of 50 tokens/s delivered | {_goal(p['failed'] == 0)} |"
+            f"| Streams one worker holds at 50 tokens/s with per-delta p99 ≤ 50 ms: ≥ 400 | {label} | "
+            f"{_goal(held >= 400)} |"
+        )
+        memory = ", ".join(f"{p['kb_per_stream']:.0f} at {n}" for n, p in sorted(fn.items()) if "kb_per_stream" in p)
+        rows.append(f"| Memory per open stream (KiB RSS) | {memory} | reported |")
+    if "micro" in results:
+        m = results["micro"]
+        r, c = m["responses"], m["chat_completions"]
+        rows.append(
+            f"| Issue #9: the Responses path costs no more CPU per delta than Chat Completions (in process) | "
+            f"decode {r['decode_us']:.2f} vs {c['decode_us']:.2f} µs, relay {r['relay_us']:.2f} vs "
+            f"{c['relay_us']:.2f} µs | {_goal(r['relay_us'] <= c['relay_us'] * 1.05)} |"
+        )
+    chat = {p["streams"]: p for p in _points(results, "function", api="chat_completions")}
+    for n in sorted(set(fn) & set(chat)):
+        a, b = fn[n]["cpu_ms_per_1000"], chat[n]["cpu_ms_per_1000"]
+        rows.append(
+            f"| Issue #9, end to end: CPU per 1,000 deltas, Responses vs Chat Completions, {n} streams | "
+            f"{a:.0f} vs {b:.0f} ms | {_goal(a <= b * 1.1)} |"
         )
     if "cold" in results:
         cold = float(np.median(results["cold"]["function"]))
         rows.append(f"| Cold start to first byte under 1 s locally | {cold:.0f} ms (median) | {_goal(cold < 1000)} |")
     return rows
+
+
+def _httptools_note(results: dict[str, Any], api: str) -> str:
+    row = results["request_cpu"].get(f"function+httptools/{api}")
+    return f" (with httptools: {row['cpu_ms_per_request']:.2f} ms)" if row else ""
 
 
 def _micro_section(results: dict[str, Any], add: Any) -> None:
@@ -261,16 +324,21 @@ def _micro_section(results: dict[str, Any], add: Any) -> None:
     add("")
     add(
         "`benchmarks/micro.py`, best of 5, no network (so no syscalls and no event-loop wake-ups, which are most "
-        "of the cost end to end):"
+        "of the cost end to end), on upstream bodies the simulator writes for the app's own request:"
     )
     add("")
-    add("| work | µs |")
-    add("|---|---|")
-    add(f"| `_chunks`: split + decode one upstream event (one event per read) | {m['chunks_us']:.2f} |")
-    add(f"| `LineEncoder.content`: one NDJSON line | {m['encode_us']:.2f} |")
-    add(f"| pump + body loops, per delta (events already buffered) | {m['relay_us']:.2f} |")
-    add(f"| open one upstream stream via the SDK (`with_streaming_response.create`) | {m['request_sdk_us']:.0f} |")
-    add(f"| the same POST sent with the SDK's httpx2 client directly | {m['request_raw_us']:.0f} |")
+    add("| work | Responses | Chat Completions |")
+    add("|---|---|---|")
+    r, c = m["responses"], m["chat_completions"]
+    add(f"| bytes per upstream content event | {r['event_bytes']} | {c['event_bytes']} |")
+    add(f"| split + decode one upstream event (µs, one event per read) | {r['decode_us']:.2f} | {c['decode_us']:.2f} |")
+    add(f"| pump + body loops, per delta (µs, events already buffered) | {r['relay_us']:.2f} | {c['relay_us']:.2f} |")
+    add(
+        f"| open, read and close a one-delta stream with `Upstream.stream` (µs, in-memory transport) | "
+        f"{r['request_us']:.0f} | {c['request_us']:.0f} |"
+    )
+    add(f"| the same POST with httpx2 alone (µs) | {r['request_raw_us']:.0f} | {c['request_raw_us']:.0f} |")
+    add(f"| `LineEncoder.text`: one NDJSON line (µs) | {m['encode_us']:.2f} | |")
     add("")
 
 
@@ -281,28 +349,105 @@ def _ttft_section(results: dict[str, Any], add: Any) -> None:
     add("## Time to first token")
     add("")
     add(
-        f"One stream at a time, {t['rounds']} rounds; each round sends one request directly to the simulator, one "
-        "through the function and one through the peer, in a fresh random order, each on a new connection. TTFT "
-        "is measured at the client from the start of its connect to the first content delta."
+        f"One stream at a time, {t['rounds']} rounds; each round sends, per upstream API, one request directly to "
+        "the simulator, one through the function and one through the peer, all in a fresh random order, each on a "
+        "new connection. TTFT is measured at the client from the start of its connect to the first content delta."
     )
     add("")
     add("| ms | p50 | p95 | p99 |")
     add("|---|---|---|---|")
-    for name in ("direct", "function", "peer", "function_added", "peer_added"):
-        row = t["ttft_ms"][name]
-        label = name.replace("_added", " − direct (added)")
-        add(f"| {label} | {_fmt(row['p50'])} | {_fmt(row['p95'])} | {_fmt(row['p99'])} |")
+    for api in t["apis"]:
+        for name in ("direct", "function", "peer", "function_added", "peer_added"):
+            row = t["ttft_ms"][f"{name}/{api}"]
+            label = f"{API_LABEL[api]}: " + name.replace("_added", " − direct (added)")
+            add(f"| {label} | {_fmt(row['p50'])} | {_fmt(row['p95'])} | {_fmt(row['p99'])} |")
     add("")
     add("Per-delta latency in the same runs (one stream open, so nothing queues):")
     add("")
     add("| ms | p50 | p95 | p99 |")
     add("|---|---|---|---|")
-    for name in ("direct", "function", "peer"):
-        row = t["per_chunk_ms"][name]
-        add(f"| {name} | {_fmt(row['p50'], 3)} | {_fmt(row['p95'], 3)} | {_fmt(row['p99'], 3)} |")
+    for api in t["apis"]:
+        for name in ("direct", "function", "peer"):
+            row = t["per_chunk_ms"][f"{name}/{api}"]
+            add(f"| {API_LABEL[api]}: {name} | {_fmt(row['p50'], 3)} | {_fmt(row['p95'], 3)} | {_fmt(row['p99'], 3)} |")
     add("")
     add(f"![TTFT]({plot_ttft(results)})")
     add("")
+
+
+def _burst_section(results: dict[str, Any], add: Any) -> None:
+    if "burst" not in results:
+        return
+    burst = results["burst"]
+    add("## A burst: many streams opened at once")
+    add("")
+    add(
+        f"{burst['clients']} clients each open one {burst['tokens']}-delta stream at the same moment (one "
+        "connection each) against a simulator that answers at once (no TTFT, 20 ms between deltas); a fresh "
+        "function process per API. Time to first content is from each client's connect to its first content "
+        "line; the direct rows are the same burst read from the simulator itself. CPU is the function's for "
+        "the whole burst, divided by the clients."
+    )
+    add("")
+    add("| | p50 ms | p90 | p99 | max | complete | function CPU ms per request |")
+    add("|---|---|---|---|---|---|---|")
+    for key in (k for k in burst if k.startswith("added/")):
+        api = key.split("/", 1)[1]
+        for name in ("direct", "function"):
+            row = burst[f"{name}/{api}"]
+            q = row["ttfc_ms"]
+            cpu = _fmt(row["cpu_ms_per_request"]) if name == "function" else "–"
+            add(
+                f"| {API_LABEL[api]}: {name} | {q['p50']:.0f} | {q['p90']:.0f} | {q['p99']:.0f} | {q['p100']:.0f} | "
+                f"{row['completed']}/{burst['clients']} | {cpu} |"
+            )
+        q = burst[key]
+        add(f"| {API_LABEL[api]}: added | {q['p50']:.0f} | {q['p90']:.0f} | {q['p99']:.0f} | {q['p100']:.0f} | | |")
+    add("")
+    add(f"![burst]({plot_burst(results)})")
+    add("")
+
+
+def _gc_share(row: dict[str, Any]) -> float:
+    """Garbage collection's share of the process's CPU over the run."""
+    spent = sum(v for name, v in row["gc"].items() if name.endswith("cpu ms"))
+    return spent / (row["cpu_ms_per_request"] * row["completed"])
+
+
+def _request_cpu_section(results: dict[str, Any], add: Any) -> None:
+    if "request_cpu" not in results:
+        return
+    rc = results["request_cpu"]
+    add("## CPU per request")
+    add("")
+    add(
+        f"{rc['slots']} clients run one-delta streams back to back for {rc['seconds']:g} s against a simulator "
+        "that answers at once; CPU is the function process's over the run (from /proc) divided by the requests it "
+        "completed, so it holds everything one request costs the worker: uvicorn's HTTP parsing and writing, "
+        "FastAPI, the endpoint, the upstream call and its connection, the relay's tasks, one delta, the log "
+        "record. `function+httptools` is the same app with httptools importable (uvicorn's `auto` then uses it)."
+    )
+    add("")
+    add("| system | API | CPU ms / request | requests | requests/s | CPU % |")
+    add("|---|---|---|---|---|---|")
+    for key, row in rc.items():
+        if isinstance(row, dict):
+            kind, api = key.split("/", 1)
+            add(
+                f"| {kind} | {API_LABEL[api]} | {row['cpu_ms_per_request']:.2f} | {row['completed']} | "
+                f"{row['requests_per_s']:.0f} | {100 * row['cpu_util']:.0f} |"
+            )
+    add("")
+    gc_rows = [(k, r) for k, r in rc.items() if isinstance(r, dict) and r.get("gc")]
+    if gc_rows:
+        worst = max(_gc_share(r) for _, r in gc_rows)
+        add(
+            "Garbage collection while serving (`worker_host --gc-report`, collections and their CPU): "
+            + "; ".join(f"{k}: {r['gc']}" for k, r in gc_rows)
+            + f". At most {100 * worst:.1f} % of the process's CPU, so `gc.freeze()` after start-up and threshold "
+            "tuning have nothing to win here and were left out."
+        )
+        add("")
 
 
 def _load_section(results: dict[str, Any], add: Any) -> None:
@@ -323,15 +468,19 @@ def _load_section(results: dict[str, Any], add: Any) -> None:
     )
     add("")
     add(
-        "| system | streams | tok/s | latency p50 | p99 | p99.9 | delivered tok/s/stream | complete | CPU % | "
+        "| system | API | streams | tok/s | latency p50 | p99 | p99.9 | delivered tok/s/stream | complete | CPU % | "
         "CPU ms / 1k deltas | KiB / stream | other load (cores) |"
     )
-    add("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for p in sorted(results["load"], key=lambda p: (p["tps"], list(COLOURS).index(p["kind"]), p["streams"])):
+    add("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    order = list(API_LABEL)
+    for p in sorted(
+        results["load"], key=lambda p: (p["tps"], order.index(p["api"]), list(COLOURS).index(p["kind"]), p["streams"])
+    ):
         lat = p["latency_ms"]
         cpu = f"{100 * p['cpu_util']:.0f}" if "cpu_util" in p else "–"
         add(
-            f"| {p['kind']} | {p['streams']} | {p['tps']:g} | {_fmt(lat['p50'])} | {_fmt(lat['p99'])} | "
+            f"| {p['kind']} | {API_LABEL[p['api']]} | {p['streams']} | {p['tps']:g} | {_fmt(lat['p50'])} | "
+            f"{_fmt(lat['p99'])} | "
             f"{_fmt(lat['p99.9'])} | {p['delivered_tps_per_stream']:.1f} | {p['completed']}/{p['requests']} | {cpu} | "
             f"{_fmt(p.get('cpu_ms_per_1000'), 0)} | {_fmt(p.get('kb_per_stream'), 0)} | "
             f"{_fmt(p.get('other_load_cores'), 2)} |"
@@ -489,23 +638,29 @@ def _method_section(results: dict[str, Any], add: Any) -> None:
     add("### Production settings, and where they come from")
     add("")
     add(
-        "- **Event loop: plain asyncio (selector/epoll), not uvloop.** The Python 3.11 worker starts with "
-        "`asyncio.run(start_async(...))` and sets no loop policy (`azure_functions_worker/main.py`); uvloop is a "
-        "worker dependency only for Python ≥ 3.13 (`uvloop~=0.21.0; python_version >= '3.13'` in "
-        "`workers/pyproject.toml`, used by `proxy_worker/start_worker.py`). The dispatcher also installs a task "
-        "factory that makes every task a `Task` subclass with a Python `__init__` (`ContextEnabledTask`); "
-        "`benchmarks/worker_host.py` does the same."
+        "- **Event loop: uvloop.** On Python 3.13+ the worker is the proxy worker "
+        "(`workers/proxy_worker/start_worker.py` in Azure/azure-functions-python-worker), which sets "
+        "`uvloop.EventLoopPolicy()` before `asyncio.run`; uvloop is one of its dependencies for 3.13+. Its "
+        "dispatcher installs a task factory that makes every task a `Task` subclass with a Python `__init__` "
+        "(`ContextEnabledTask`), and its log handler formats every record on the loop and queues it for the gRPC "
+        "thread; `benchmarks/worker_host.py` does the same (the queue is drained to nowhere)."
     )
     add(
         "- **HTTP parser: h11.** The extension's `WebServer.serve()` builds `uvicorn.Config(app, host, port)` "
-        'with uvicorn\'s defaults, `http="auto"`, which picks httptools only when it is importable. The worker '
-        "does not ship it and the extension depends on plain `uvicorn` (not `uvicorn[standard]`), so with this "
-        "app's requirements.txt production runs h11. The `function+httptools` rows show what adding `httptools` "
-        "to requirements.txt would buy (uvicorn's `auto` would then pick it)."
+        'with uvicorn\'s defaults, `http="auto"`, which picks httptools only when it is importable. Neither the '
+        "worker nor the runtime (`azure-functions-runtime`) ships it and the extension depends on plain `uvicorn`, "
+        "so with this app's requirements.txt production runs h11. The `function+httptools` rows show what adding "
+        "`httptools` to requirements.txt buys (uvicorn's `auto` then picks it)."
     )
     add(
-        "- Not reproduced: the Functions host in front (YARP forwarding over loopback and the gRPC invocation "
-        "messages per request). Their cost is on the same instance but outside the worker process measured here."
+        "- **Upstream client**: the app's own (`chat.upstream.build_upstream`): the request built once per worker "
+        "from the SDK client's configuration, sent on httpx2 over aiohttp (`chat.upstream.transport`); "
+        "`python -m benchmarks.levers` measures it beside the SDK's own call paths."
+    )
+    add(
+        "- Not reproduced: the Functions host in front (its proxy and the gRPC invocation messages per request) "
+        "and the runtime's per-invocation path (`invocation_request`, `HttpCoordinator`): `worker_host` routes "
+        "to the function directly. Their cost is on the same instance but outside the app's code."
     )
     add("")
     add("### Processes and pairing")
@@ -541,8 +696,9 @@ def _method_section(results: dict[str, Any], add: Any) -> None:
     add("### Reproduce")
     add("")
     add("```")
-    add("make bench                               # = .venv/bin/python -m benchmarks (full, ~13 min)")
+    add("make bench                               # = .venv/bin/python -m benchmarks (full, ~16 min)")
     add(".venv/bin/python -m benchmarks --quick   # under 3 min; writes RESULTS-quick.md")
-    add(".venv/bin/python -m benchmarks --only ttft,cold --label try   # some scenarios, saved to results/history")
+    add(".venv/bin/python -m benchmarks --only ttft,burst --label try  # some scenarios, saved to results/history")
+    add(".venv/bin/python -m benchmarks.levers --api responses        # CPU per upstream call, SDK paths vs the app's")
     add("```")
     add("")

@@ -7,6 +7,7 @@ each in its own process so no two share an event loop. This process only samples
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
 import os
@@ -40,19 +41,23 @@ from dev.host import free_port
 LOGS = BENCH / "results" / "logs"
 RAW = BENCH / "results" / "raw"
 READY = re.compile(r"ready on (http://[\d.]+:\d+)")
-CONTENT_SSE = re.compile(rb'"delta":\{"content":"[^"]')
 CONTENT_NDJSON = re.compile(rb'\{"delta":\{"role":"assistant","content":')
 PROMPT = "[bench:{marker}] Tell me about streaming."
 FUNCTION_BODY = json.dumps({"messages": [{"role": "user", "content": PROMPT}]})
-DIRECT_BODY = json.dumps(
-    {
-        "model": "chat-sim",
-        "messages": [{"role": "user", "content": PROMPT}],
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
-)
-DIRECT_PATH = "/openai/deployments/chat-sim/chat/completions?api-version=2024-10-21"
+APIS = ("responses", "chat_completions")  # the upstream APIs (CHAT_UPSTREAM_API); Azure's default first
+DIRECT_PATHS = {"responses": "/openai/v1/responses", "chat_completions": "/openai/v1/chat/completions"}
+DIRECT_KINDS = {"responses": "responses", "chat_completions": "sse"}
+HTTPTOOLS = "function+httptools"  # the what-if: httptools in requirements.txt, so uvicorn's "auto" picks it
+
+
+def direct_body(api: str) -> str:
+    """The very request the function sends upstream for FUNCTION_BODY (its own `options`), as JSON."""
+    from chat.conversation import Conversation, Message
+    from chat.settings import Settings
+    from chat.upstream import APIS as UPSTREAM_APIS
+
+    settings = Settings(azure_openai_chat_deployment="chat-sim", upstream_api=api)  # type: ignore[arg-type]
+    return json.dumps(UPSTREAM_APIS[api].options(Conversation((Message("user", PROMPT),)), settings))
 
 
 @dataclass
@@ -111,39 +116,47 @@ def start_simulator(ttft_ms: float, token_ms: float, tokens: int) -> Proc:
     return start("simulator", [*args, "--tokens", str(tokens)], _env(helpers=True))
 
 
-def function_env(simulator: Proc, httptools: bool = False, client: str = "") -> dict[str, str]:
+def function_env(simulator: Proc, api: str = "responses", httptools: bool = False) -> dict[str, str]:
     env = _env(
         helpers=False,
         AZURE_OPENAI_ENDPOINT=simulator.url,
         AZURE_OPENAI_CHAT_DEPLOYMENT="chat-sim",
         AZURE_OPENAI_API_KEY="sim-key",
+        CHAT_UPSTREAM_API=api,
         CHAT_MAX_CONCURRENT_STREAMS="5000",  # the cap is measured here, so it must not bite
+        # Every benchmark client shares one address: per-client limits (chat/limits.py) off.
+        CHAT_CLIENT_REQUESTS_PER_MINUTE="0",
+        CHAT_CLIENT_CONCURRENT_STREAMS="0",
+        CHAT_CLIENT_TOKENS_PER_MINUTE="0",
     )
     if httptools:  # the what-if: the app's packages include httptools, so uvicorn's "auto" picks it
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(HTTPTOOLS_ONLY)])
     return env
 
 
-def start_function(simulator: Proc, name: str = "function", httptools: bool = False) -> Proc:
+def start_function(
+    simulator: Proc, api: str = "responses", name: str = "function", httptools: bool = False, *extra: str
+) -> Proc:
     port = free_port()
-    return start(name, ["-m", "benchmarks.worker_host", "--port", str(port)], function_env(simulator, httptools))
+    env = function_env(simulator, api, httptools)
+    return start(f"{name}-{api}", ["-m", "benchmarks.worker_host", "--port", str(port), *extra], env)
 
 
-def start_peer(simulator: Proc) -> Proc:
-    port = free_port()
-    return start("peer", ["-m", "benchmarks.peer", "--port", str(port), "--upstream", simulator.url], _env(False))
+def start_peer(simulator: Proc, api: str = "responses") -> Proc:
+    args = ["-m", "benchmarks.peer", "--port", str(free_port()), "--upstream", simulator.url, "--api", api]
+    return start(f"peer-{api}", args, _env(False))
 
 
 def function_target(proc: Proc) -> dict[str, Any]:
     return {"port": proc.port, "path": "/api/chat/stream", "kind": "ndjson", "body": FUNCTION_BODY}
 
 
-def direct_target(simulator: Proc) -> dict[str, Any]:
+def direct_target(simulator: Proc, api: str = "responses") -> dict[str, Any]:
     return {
         "port": simulator.port,
-        "path": DIRECT_PATH,
-        "kind": "sse",
-        "body": DIRECT_BODY,
+        "path": DIRECT_PATHS[api],
+        "kind": DIRECT_KINDS[api],
+        "body": direct_body(api),
         "headers": {"api-key": "sim-key"},
     }
 
@@ -272,63 +285,151 @@ def paired_latencies_ms(results: list[dict[str, Any]], stamps: dict[str, list[in
 # Scenarios
 
 
-def scenario_ttft(rounds: int) -> dict[str, Any]:
-    """Added time to first token and per-chunk latency at one stream at a time, interleaved."""
+def scenario_ttft(rounds: int, apis: tuple[str, ...] = APIS) -> dict[str, Any]:
+    """Added time to first token and per-delta latency at one stream at a time, interleaved.
+
+    Per upstream API: the simulator read directly, the function, and the peer, in a fresh random
+    order each round, so drift on a shared machine hits all of them alike.
+    """
     sim = start_simulator(ttft_ms=20, token_ms=10, tokens=6)
     procs = [sim]
     try:
-        function = start_function(sim)
-        procs.append(function)
-        peer = start_peer(sim)
-        procs.append(peer)
-        targets = [direct_target(sim), function_target(function), function_target(peer)]
-        names = ["direct", "function", "peer"]
+        targets, names = [], []
+        for api in apis:
+            function = start_function(sim, api)
+            peer = start_peer(sim, api)
+            procs += [function, peer]
+            targets += [direct_target(sim, api), function_target(function), function_target(peer)]
+            names += [f"direct/{api}", f"function/{api}", f"peer/{api}"]
         run_loadgen({"mode": "ttft", "targets": targets, "rounds": 5}, "ttft-warmup")
         fetch_stamps(sim)
         results = run_loadgen({"mode": "ttft", "targets": targets, "rounds": rounds}, "ttft")
         stamps = fetch_stamps(sim)
-        out: dict[str, Any] = {"rounds": rounds, "ttft_ms": {}, "per_chunk_ms": {}, "samples": {}}
+        out: dict[str, Any] = {"rounds": rounds, "apis": list(apis), "ttft_ms": {}, "per_chunk_ms": {}, "samples": {}}
         for index, name in enumerate(names):
             mine = [r for r in results if r["target"] == index and r["status"] == 200 and r["first_content"]]
             ttft = [(r["first_content"] - r["started"]) / 1e6 for r in mine]
             out["ttft_ms"][name] = percentiles(ttft)
             out["samples"][name] = ttft
-            lat = paired_latencies_ms(mine, stamps, 0, 2**62)
             # The first delta's latency includes nothing the others do not, so keep all of them.
-            out["per_chunk_ms"][name] = percentiles(lat)
+            out["per_chunk_ms"][name] = percentiles(paired_latencies_ms(mine, stamps, 0, 2**62))
             out.setdefault("errors", {})[name] = rounds - len(mine)
-        for name in ("function", "peer"):
-            out["ttft_ms"][f"{name}_added"] = {
-                k: out["ttft_ms"][name][k] - out["ttft_ms"]["direct"][k] for k in out["ttft_ms"]["direct"]
-            }
-            out["per_chunk_ms"][f"{name}_added"] = {
-                k: out["per_chunk_ms"][name][k] - out["per_chunk_ms"]["direct"][k]
-                for k in out["per_chunk_ms"]["direct"]
-            }
+        for api in apis:
+            direct = out["ttft_ms"][f"direct/{api}"]
+            for system_ in ("function", "peer"):
+                mine = out["ttft_ms"][f"{system_}/{api}"]
+                out["ttft_ms"][f"{system_}_added/{api}"] = {k: mine[k] - direct[k] for k in direct}
         return out
     finally:
         for proc in reversed(procs):
             proc.stop()
 
 
+def scenario_burst(clients: int, tokens: int, apis: tuple[str, ...] = APIS) -> dict[str, Any]:
+    """`clients` streams opened at the same moment against an upstream that answers at once.
+
+    Time to first content (connect start to the first content line) p50 through a fresh function
+    process versus the simulator read directly, per upstream API; CPU of the function for the burst.
+    """
+    sim = start_simulator(ttft_ms=0, token_ms=20, tokens=tokens)
+    out: dict[str, Any] = {"clients": clients, "tokens": tokens}
+    try:
+        for api in apis:
+            for kind in ("direct", "function"):
+                with system(kind, sim, api) as proc:
+                    target = direct_target(sim, api) if proc is None else function_target(proc)
+                    run_loadgen({"mode": "load", "targets": [target], "slots": 4, "duration_s": 0.2}, "warm")
+                    time.sleep(0.5)
+                    cpu0 = cpu_seconds(proc.pid) if proc else 0.0
+                    spec = {"mode": "burst", "targets": [target], "slots": clients, "timeout_s": 120}
+                    results = run_loadgen(spec, f"burst-{kind}-{api}")
+                    cpu = cpu_seconds(proc.pid) - cpu0 if proc else float("nan")
+                ok = [r for r in results if r["status"] == 200 and r["first_content"] and r["complete"]]
+                ttfc = [(r["first_content"] - r["started"]) / 1e6 for r in ok]
+                out[f"{kind}/{api}"] = {
+                    "ttfc_ms": percentiles(ttfc, (50, 90, 99, 100)),
+                    "completed": len(ok),
+                    "cpu_ms_per_request": 1000 * cpu / clients,
+                    "samples": ttfc,
+                }
+                print(
+                    f"  burst {kind}/{api}: TTFC p50 {out[f'{kind}/{api}']['ttfc_ms']['p50']:.0f} ms, "
+                    f"{len(ok)}/{clients} complete",
+                    flush=True,
+                )
+            out[f"added/{api}"] = {
+                k: out[f"function/{api}"]["ttfc_ms"][k] - out[f"direct/{api}"]["ttfc_ms"][k]
+                for k in out[f"direct/{api}"]["ttfc_ms"]
+            }
+        fetch_stamps(sim)
+        return out
+    finally:
+        sim.stop()
+
+
+def scenario_request_cpu(
+    seconds: float, slots: int, apis: tuple[str, ...] = APIS, kinds: tuple[str, ...] = ("function", HTTPTOOLS)
+) -> dict[str, Any]:
+    """CPU per request: back-to-back one-delta streams from an upstream that answers at once.
+
+    The function's CPU over the run divided by the requests it completed; one delta's share (the
+    per-delta CPU of the load scenario is ~0.03 ms) is left in, so the figure is an upper bound
+    of opening and closing a stream.
+    """
+    sim = start_simulator(ttft_ms=0, token_ms=0, tokens=1)
+    out: dict[str, Any] = {"seconds": seconds, "slots": slots}
+    try:
+        for api in apis:
+            for kind in kinds:
+                with system(kind, sim, api, "--gc-report") as proc:
+                    assert proc is not None
+                    target = function_target(proc)
+                    run_loadgen({"mode": "load", "targets": [target], "slots": 4, "duration_s": 0.5}, "warm")
+                    time.sleep(0.5)
+                    cpu0, began = cpu_seconds(proc.pid), time.monotonic()
+                    spec = {"mode": "load", "targets": [target], "slots": slots, "duration_s": seconds, "ramp_s": 0}
+                    results = run_loadgen(spec, f"request-cpu-{kind}-{api}")
+                    cpu, wall = cpu_seconds(proc.pid) - cpu0, time.monotonic() - began
+                    fetch_stamps(sim)
+                ok = [r for r in results if r["status"] == 200 and r["complete"]]
+                row = out[f"{kind}/{api}"] = {
+                    "requests": len(results),
+                    "completed": len(ok),
+                    "cpu_ms_per_request": 1000 * cpu / max(1, len(ok)),
+                    "requests_per_s": len(ok) / wall,
+                    "cpu_util": cpu / wall,
+                    "gc": _gc_report(LOGS / f"{kind}-{api}.log"),
+                }
+                print(
+                    f"  request CPU {kind}/{api}: {row['cpu_ms_per_request']:.2f} ms/request "
+                    f"({len(ok)} requests, {row['requests_per_s']:.0f}/s, CPU {row['cpu_util']:.0%})",
+                    flush=True,
+                )
+        return out
+    finally:
+        sim.stop()
+
+
 @contextmanager
-def system(kind: str, sim: Proc):
+def system(kind: str, sim: Proc, api: str = "responses", *extra: str):
     """The system under test for one load point: a fresh process, so no state carries over."""
     if kind == "direct":
         yield None
         return
-    httptools = kind == "function+httptools"
-    proc = start_peer(sim) if kind == "peer" else start_function(sim, name=kind, httptools=httptools)
+    httptools = kind == HTTPTOOLS
+    proc = start_peer(sim, api) if kind == "peer" else start_function(sim, api, kind, httptools, *extra)
     try:
         yield proc
     finally:
         proc.stop()
 
 
-def load_point(sim: Proc, kind: str, streams: int, tps: float, duration: float, ramp: float) -> dict[str, Any]:
+def load_point(
+    sim: Proc, kind: str, streams: int, tps: float, duration: float, ramp: float, api: str = "responses"
+) -> dict[str, Any]:
     """`streams` open streams at `tps` tokens/s each, closed loop, for `duration` seconds."""
-    with system(kind, sim) as proc:
-        target = direct_target(sim) if proc is None else function_target(proc)
+    with system(kind, sim, api) as proc:
+        target = direct_target(sim, api) if proc is None else function_target(proc)
         # Warm up: the first request builds the client and fills the connection pool.
         run_loadgen({"mode": "load", "targets": [target], "slots": 4, "duration_s": 0.1, "ramp_s": 0}, "warm")
         time.sleep(0.5)
@@ -344,7 +445,7 @@ def load_point(sim: Proc, kind: str, streams: int, tps: float, duration: float, 
         }
         sampler = Sampler(proc.pid if proc else sim.pid, helpers=() if proc is None else (sim.pid,))
         with sampler:
-            results = run_loadgen(spec, f"load-{kind}-{streams}-{tps:g}", sampler)
+            results = run_loadgen(spec, f"load-{kind}-{api}-{streams}-{tps:g}", sampler)
         stamps = fetch_stamps(sim)
     began = min(r["started"] for r in results)
     # The window: every slot has started and passed its first token; starts stop at its end.
@@ -356,6 +457,7 @@ def load_point(sim: Proc, kind: str, streams: int, tps: float, duration: float, 
     ok = [r for r in results if r["status"] == 200 and r["complete"]]
     point: dict[str, Any] = {
         "kind": kind,
+        "api": api,
         "streams": streams,
         "tps": tps,
         "requests": len(results),
@@ -384,24 +486,32 @@ def load_point(sim: Proc, kind: str, streams: int, tps: float, duration: float, 
     return point
 
 
-def scenario_load(points: list[tuple[str, int, float]], duration: float, ramp: float, stream_s: float) -> list[dict]:
-    """Each point is (kind, streams, tokens/s); one simulator per token rate."""
+def scenario_load(
+    points: list[tuple[str, int, float, str]], duration: float, ramp: float, stream_s: float
+) -> list[dict]:
+    """Each point is (kind, streams, tokens/s, upstream API); one simulator per token rate."""
     out = []
-    by_rate: dict[float, list[tuple[str, int]]] = {}
-    for kind, streams, tps in points:
-        by_rate.setdefault(tps, []).append((kind, streams))
+    by_rate: dict[float, list[tuple[str, int, str]]] = {}
+    for kind, streams, tps, api in points:
+        by_rate.setdefault(tps, []).append((kind, streams, api))
     for tps, items in by_rate.items():
         sim = start_simulator(ttft_ms=100, token_ms=1000 / tps, tokens=int(stream_s * tps))
         try:
-            for kind, streams in items:
+            for kind, streams, api in items:
                 started = time.monotonic()
-                point = load_point(sim, kind, streams, tps, duration, ramp)
+                point = load_point(sim, kind, streams, tps, duration, ramp, api)
                 point["seconds"] = time.monotonic() - started
                 print(_point_line(point), flush=True)
                 out.append(point)
         finally:
             sim.stop()
     return out
+
+
+def _gc_report(log: Path) -> dict[str, float]:
+    """What `worker_host --gc-report` printed at exit: collections and their CPU while serving."""
+    found = re.findall(r"^gc: (\{.*\})$", log.read_text(errors="replace"), re.MULTILINE)
+    return ast.literal_eval(found[-1]) if found else {}
 
 
 def _point_line(p: dict[str, Any]) -> str:
@@ -411,7 +521,7 @@ def _point_line(p: dict[str, Any]) -> str:
         extra = f" cpu {p['cpu_util']:.0%} {p['cpu_ms_per_1000']:.0f} ms/1000 deltas"
         extra += f", {p['kb_per_stream']:.0f} KiB/stream"
     return (
-        f"  {p['kind']:>18} {p['streams']:>5} streams @ {p['tps']:g} tok/s: "
+        f"  {p['kind']:>18} {p['api']:>16} {p['streams']:>5} streams @ {p['tps']:g} tok/s: "
         f"latency p50 {lat['p50']:.2f} p99 {lat['p99']:.2f} ms, {p['delivered_tps_per_stream']:.1f} tok/s delivered, "
         f"{p['completed']}/{p['requests']} complete{extra} ({p['seconds']:.0f}s)"
     )
@@ -618,6 +728,7 @@ def machine() -> dict[str, Any]:
         "starlette",
         "uvicorn",
         "h11",
+        "uvloop",
         "msgspec",
         "azure-functions",
         "azurefunctions-extensions-http-fastapi",
@@ -654,11 +765,18 @@ class Plan:
     duration: float
     ramp: float
     stream_s: float
-    points: list[tuple[str, int, float]] = field(default_factory=list)
+    points: list[tuple[str, int, float, str]] = field(default_factory=list)
     cold_runs: int = 3
     bp_streams: int = 8
     bp_tokens: int = 200_000
     bp_pause: float = 6.0
+    burst_clients: int = 500
+    burst_tokens: int = 8
+    request_cpu_s: float = 8.0
+    request_cpu_slots: int = 8
+
+
+R, C = "responses", "chat_completions"
 
 
 def plan(quick: bool) -> Plan:
@@ -670,22 +788,25 @@ def plan(quick: bool) -> Plan:
             ramp=2,
             stream_s=4,
             points=[
-                ("direct", 500, 50),
-                ("function", 100, 50),
-                ("function", 500, 50),
-                ("peer", 500, 50),
+                ("direct", 500, 50, R),
+                ("function", 100, 50, R),
+                ("function", 500, 50, R),
+                ("function", 500, 50, C),
+                ("peer", 500, 50, R),
             ],
             cold_runs=2,
             bp_streams=4,
             bp_tokens=200_000,
             bp_pause=4.0,
+            request_cpu_s=4.0,
         )
-    sweep = [100, 250, 500, 1000, 1500, 2000]
-    points = [("direct", n, 50) for n in (100, 500, 1000, 2000)]
-    points += [("function", n, 50) for n in sweep]
-    points += [("peer", n, 50) for n in (100, 500, 1000, 2000)]
-    points += [("function+httptools", n, 50) for n in (500, 1000, 2000)]
-    points += [("function", 500, 30), ("function", 500, 100), ("direct", 500, 100)]
+    sweep = [100, 250, 400, 500, 750, 1000, 1500, 2000]
+    points = [("direct", n, 50, R) for n in (100, 500, 1000, 2000)]
+    points += [("function", n, 50, R) for n in sweep]
+    points += [("direct", 500, 50, C), ("function", 500, 50, C), ("function", 1000, 50, C)]
+    points += [("peer", n, 50, R) for n in (100, 500, 1000)]
+    points += [("function+httptools", n, 50, R) for n in (500, 1000, 2000)]
+    points += [("function", 500, 30, R), ("function", 500, 100, R), ("direct", 500, 100, R)]
     return Plan(quick=False, ttft_rounds=200, duration=15, ramp=3, stream_s=6, points=points, cold_runs=5)
 
 

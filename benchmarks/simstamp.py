@@ -28,8 +28,9 @@ from benchmarks._common import raise_fd_limit, use_uvloop
 from dev.simulator import Simulator
 
 MARKER = re.compile(rb"\[bench:([0-9a-z]+)\]")
-# A content event; the role chunk's `"content":""` does not match, as the relay skips it too.
-CONTENT = re.compile(rb'"delta":\{"content":"[^"]')
+# A content event of either API: a Chat Completions chunk (the role chunk's `"content":""` does not
+# match, as the relay skips it too) or a Responses text delta.
+CONTENT = re.compile(rb'"delta":\{"content":"[^"]|"type":"response\.output_text\.delta"')
 
 
 class Stamping:

@@ -1,18 +1,21 @@
-"""The function app served the way the Functions Python worker (3.11) serves it, for measuring.
+"""The function app served the way the Python 3.13+ worker serves it, for measuring.
 
-What the worker does and this repeats (Azure/azure-functions-python-worker, `main.py`,
-`dispatcher.py`, `http_v2.py`):
-- the event loop is `asyncio.run`'s default (the selector loop: no uvloop on Python 3.11;
-  uvloop is a worker dependency only for 3.13+, in `proxy_worker`);
-- the dispatcher installs a task factory that makes every task a `Task` subclass with a
-  Python `__init__` (it copies the invocation id from the current task) — every task the
-  relay or uvicorn creates pays for it;
-- the extension's own `WebServer.serve()` runs as a task on that loop, with uvicorn's
-  defaults: `http="auto"`, which is h11 unless the app's packages include httptools;
-- logs go through a handler at INFO (the worker ships them over gRPC; here to /dev/null).
-
-It reuses `dev.host` for indexing and the catch-all route, so the code path is the same one
-`make run` serves.
+What the 3.13 worker does and this repeats (Azure/azure-functions-python-worker, `workers/
+proxy_worker/start_worker.py` and `dispatcher.py`, with the runtime `azure-functions-runtime`'s
+`http_v2.py`):
+- the event loop is uvloop (`start_worker.py` sets `uvloop.EventLoopPolicy()` before
+  `asyncio.run`; uvloop is a worker dependency for Python >= 3.13);
+- the dispatcher installs a task factory that makes every task a `Task` subclass with a Python
+  `__init__` (`ContextEnabledTask`: it copies the invocation id from the current task), so every
+  task the relay or uvicorn creates pays for it;
+- the extension's own `WebServer.serve()` runs as a task on that loop with uvicorn's defaults:
+  `http="auto"`, which is h11 unless the app's packages include httptools (`--httptools` puts it
+  on the path, the what-if of adding it to requirements.txt);
+- logs at INFO go to a handler that formats each record and queues it for the gRPC thread
+  (`AsyncLoggingHandler`); here a thread drains the queue to nowhere.
+Not repeated: the gRPC hop and the runtime's `invocation_request` per call (its `HttpCoordinator`
+pairs the proxied request with the host's invocation message); the catch-all route here calls the
+function directly. `python -m dev.host` runs the whole runtime path behind an emulated host.
 
     python -m benchmarks.worker_host --port 7071
 """
@@ -21,48 +24,132 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
+import queue
 import sys
+import threading
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from benchmarks._common import ROOT, raise_fd_limit
+from fastapi import Request
+
+from benchmarks._common import ROOT, raise_fd_limit, use_uvloop
 
 STARTED = time.monotonic()
+GC_REPORT: dict[str, float] = {}
+INVOCATION_ID = "__azure_function_invocation_id__"
 
 
-class InvocationTask(asyncio.Task):  # type: ignore[type-arg]
+class ContextEnabledTask(asyncio.Task):  # type: ignore[type-arg]
     """Same shape as the worker's task subclass: a Python-level `__init__` on every task."""
 
-    def __init__(self, coro, loop, context=None) -> None:
-        super().__init__(coro, loop=loop, context=context)
+    def __init__(self, coro, loop, context=None, **kwargs) -> None:
+        super().__init__(coro, loop=loop, context=context, **kwargs)
         current = asyncio.current_task(loop)
         if current is not None:
-            invocation = getattr(current, "invocation_id", None)
+            invocation = getattr(current, INVOCATION_ID, None)
             if invocation is not None:
-                self.invocation_id = invocation
+                setattr(self, INVOCATION_ID, invocation)
+
+
+class QueuedLogHandler(logging.Handler):
+    """Like the worker's `AsyncLoggingHandler`: format on the loop, hand the message to another thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: queue.SimpleQueue[tuple[int, str, str]] = queue.SimpleQueue()
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.put_nowait((record.levelno, record.name, self.format(record)))
+
+    def _drain(self) -> None:
+        while True:
+            self.messages.get()
+
+
+def _routes(prefix: str) -> dict[tuple[str, str], Callable[..., Awaitable[Any]]]:
+    """(method, path) -> the function, from the app's own index (its routes have no parameters)."""
+    import function_app
+
+    routes = {}
+    for function in function_app.app.get_functions():
+        trigger = function.get_trigger()
+        handler = function.get_user_function()
+        for method in trigger.methods or ("GET", "POST"):
+            routes[(getattr(method, "value", str(method)), f"/{prefix}/{trigger.route}")] = handler
+    return routes
 
 
 async def _serve(port: int) -> None:
-    from dev import host
+    from azurefunctions.extensions.http.fastapi import WebApp, WebServer
+    from fastapi.responses import Response
 
     loop = asyncio.get_running_loop()
-    loop.set_task_factory(lambda loop, coro, context=None: InvocationTask(coro, loop, context))
-    routes = host.index_http_functions("function_app", host.route_prefix(ROOT))
-    web_app = host.build_web_app(routes, {}, None)
-    await host.serve(web_app, "127.0.0.1", port, f"Local Functions host ready on http://127.0.0.1:{port}")
+    loop.set_task_factory(lambda loop, coro, context=None, **kw: ContextEnabledTask(coro, loop, context, **kw))
+    prefix = json.loads((ROOT / "host.json").read_text())["extensions"]["http"]["routePrefix"]
+    routes = _routes(prefix)
+    web_app = WebApp()
+
+    async def catch_all(req: Request) -> Any:  # the runtime's catch-all takes FastAPI's Request too
+        handler = routes.get((req.method, req.url.path))
+        return Response(status_code=404) if handler is None else await handler(req)
+
+    web_app.route(catch_all)
+    server = asyncio.ensure_future(WebServer("127.0.0.1", port, web_app).serve())
+    while not server.done():
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            print(f"Local Functions host ready on http://127.0.0.1:{port}", flush=True)
+            if GC_REPORT:
+                GC_REPORT.clear()  # only what serving costs
+            break
+        except OSError:
+            await asyncio.sleep(0.05)
+    await server
+
+
+def _report_gc() -> None:
+    import atexit
+    import gc
+    import signal
+
+    began = [0.0]
+    GC_REPORT["on"] = 1
+
+    def note(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            began[0] = time.process_time()
+        else:
+            generation = info["generation"]
+            GC_REPORT[f"gen{generation} collections"] = GC_REPORT.get(f"gen{generation} collections", 0) + 1
+            GC_REPORT[f"gen{generation} cpu ms"] = (
+                GC_REPORT.get(f"gen{generation} cpu ms", 0) + (time.process_time() - began[0]) * 1000
+            )
+
+    gc.callbacks.append(note)
+    atexit.register(lambda: print(f"gc: {GC_REPORT}", flush=True))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    parser.add_argument("--gc-report", action="store_true", help="print the time spent in garbage collection at exit")
     args = parser.parse_args()
+    if args.gc_report:
+        _report_gc()
     raise_fd_limit()
     os.chdir(ROOT)
     sys.path.insert(0, str(ROOT))
-    handler = logging.StreamHandler(open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the process
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    logging.basicConfig(level=logging.INFO, handlers=[QueuedLogHandler()])
+    if args.loop == "uvloop" and not use_uvloop():
+        raise SystemExit("uvloop is not installed: the 3.13 worker runs on it (pip install -r requirements-dev.txt)")
     asyncio.run(_serve(args.port))
 
 

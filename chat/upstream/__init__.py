@@ -5,6 +5,13 @@ On Azure the client talks to `{AZURE_OPENAI_ENDPOINT}/openai/v1/` (no `api-versi
 (`CHAT_UPSTREAM_API`): `responses` (Azure's default) or `chat_completions` (what local servers
 speak). Each is a small module with the request it sends and the decoder of its stream; both
 yield the same events (`chat.events`), so the relay never knows which one it reads.
+
+The request is built once per worker from the SDK client's own configuration (its v1 base URL,
+its default headers, the key or token provider it was given) and sent on the SDK's HTTP client
+over an aiohttp transport (`chat.upstream.transport`). The SDK's per-call path (parameter
+transformation, option merging, URL and header assembly) cost about five times the rest of the
+upstream call (benchmarks/RESULTS.md, issue #14); what it gave the relay — status errors as
+`openai.APIStatusError`, transport errors as httpx2's — is kept.
 """
 
 from __future__ import annotations
@@ -14,12 +21,13 @@ import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from types import ModuleType
 from typing import Any, TypeVar
 
 import httpx2
+import msgspec
 import openai
 from azure.core.exceptions import ClientAuthenticationError
 
@@ -30,6 +38,7 @@ from chat.events import Event
 from chat.settings import Settings, get_settings
 from chat.upstream import chat_completions, responses
 from chat.upstream.sse import data_payloads
+from chat.upstream.transport import AiohttpTransport
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -38,13 +47,34 @@ AZURE_SCOPE = "https://cognitiveservices.azure.com/.default"
 APIS: dict[str, ModuleType] = {"responses": responses, "chat_completions": chat_completions}
 
 
+_encode = msgspec.json.Encoder().encode
+TokenProvider = Callable[[], Awaitable[str]]
+
+
 @dataclass
 class Upstream:
     """The model client, the upstream API it reads, and the retry policy every call shares."""
 
     settings: Settings
     client: openai.AsyncOpenAI
+    http: httpx2.AsyncClient  # the SDK client's own HTTP client
     api: ModuleType
+    token: TokenProvider | None = None  # keyless: a fresh bearer token per call (azure-identity caches it)
+    _url: httpx2.URL = field(init=False)
+    _headers: dict[str, str] = field(init=False)
+    _extensions: dict[str, Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        """The parts of every request that never change, taken once from the SDK client."""
+        self._url = self.client.base_url.join(self.api.PATH)
+        headers = {k: v for k, v in self.client.default_headers.items() if isinstance(v, str)}
+        if self.token is None:
+            headers.update(self.client.auth_headers)
+        self._headers = headers
+        timeout = self.client.timeout
+        self._extensions = {
+            "timeout": (timeout if isinstance(timeout, httpx2.Timeout) else httpx2.Timeout(timeout)).as_dict()
+        }
 
     @asynccontextmanager
     async def stream(self, conversation: Conversation) -> AsyncIterator[AsyncIterator[Event]]:
@@ -53,13 +83,27 @@ class Upstream:
         Leaving the context closes the upstream response, which is what stops generation
         (and billing) when the client goes away.
         """
-        create = self.api.create(self.client)
-        request = self.api.options(conversation, self.settings)
-        response = await self._with_retries(lambda: create(**request).__aenter__())
+        body = _encode(self.api.options(conversation, self.settings))
+        response = await self._with_retries(lambda: self._open(body))
         try:
-            yield self.api.events(data_payloads(response.http_response.aiter_bytes()))
+            yield self.api.events(data_payloads(response.aiter_bytes()))
         finally:
-            await response.close()
+            await response.aclose()
+
+    async def _open(self, body: bytes) -> httpx2.Response:
+        """POST the request; a non-2xx answer is raised as the SDK's `APIStatusError`, with its body read."""
+        headers = self._headers
+        if self.token is not None:
+            headers = {**headers, "Authorization": f"Bearer {await self.token()}"}
+        request = httpx2.Request("POST", self._url, headers=headers, content=body, extensions=self._extensions)
+        response = await self.http.send(request, stream=True)
+        if response.status_code >= 300:
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+            raise _status_error(response)
+        return response
 
     async def _with_retries(self, call: Callable[[], Awaitable[T]]) -> T:
         """Retry rate limits and transient faults, honouring Retry-After within a total wait budget.
@@ -95,9 +139,19 @@ def _retry_delay(exc: Exception, attempt: int) -> float | None:
         hinted = retry_after_seconds(exc.response.headers)
         if hinted is not None:
             return hinted
-    elif isinstance(exc, openai.APITimeoutError) or not isinstance(exc, openai.APIConnectionError):
+    elif isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException) or not isinstance(
+        exc, openai.APIConnectionError | httpx2.TransportError
+    ):
         return None  # a timeout already cost the whole timeout: do not pay it again
     return min(0.5 * 2**attempt, 4.0) * (1 - 0.25 * random.random())
+
+
+def _status_error(response: httpx2.Response) -> openai.APIStatusError:
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = response.text or None
+    return openai.APIStatusError(f"upstream answered {response.status_code}", response=response, body=body)
 
 
 def retry_after_seconds(headers: httpx2.Headers) -> float | None:
@@ -164,21 +218,23 @@ def build_upstream(settings: Settings) -> Upstream:
     missing = settings.missing_upstream_settings()
     if missing:
         raise ConfigurationError("Missing required settings: " + ", ".join(missing))
+    # httpx2 logs every upstream request at INFO, which the worker ships to Application Insights:
+    # one trace per call on top of the app's own record (chat.telemetry) that already says it all.
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
     # Sized to the concurrency cap so requests never queue inside the HTTP client.
     http_client = openai.DefaultAsyncHttpxClient(
-        limits=httpx2.Limits(
-            max_connections=settings.max_concurrent_streams,
-            max_keepalive_connections=min(100, settings.max_concurrent_streams),
-        ),
+        transport=AiohttpTransport(max_connections=settings.max_concurrent_streams),
         timeout=httpx2.Timeout(settings.upstream_timeout_seconds, connect=10.0),
     )
+    token: TokenProvider | None = None
     if settings.openai_host == "local":
         base_url, key = settings.local_openai_endpoint, settings.azure_openai_api_key or "no-key"
     else:
         base_url = f"{settings.azure_openai_endpoint}/openai/v1/"
         key = settings.azure_openai_api_key or _token_provider(settings)
+        token = None if settings.azure_openai_api_key else key  # type: ignore[assignment]
     client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0, http_client=http_client)
-    return Upstream(settings=settings, client=client, api=APIS[settings.upstream_api])
+    return Upstream(settings, client, http_client, APIS[settings.upstream_api], token)
 
 
 def _credential(settings: Settings) -> Any:

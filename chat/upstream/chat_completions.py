@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
-import openai
 
 from chat import errors
 from chat.conversation import Conversation
@@ -54,8 +53,7 @@ class _Chunk(msgspec.Struct):
 _decode = msgspec.json.Decoder(_Chunk).decode
 
 
-def create(client: openai.AsyncOpenAI) -> Any:
-    return client.chat.completions.with_streaming_response.create
+PATH = "chat/completions"  # under the v1 base URL
 
 
 def options(conversation: Conversation, settings: Settings) -> dict[str, Any]:

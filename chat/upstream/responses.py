@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
-import openai
 
 from chat import errors
 from chat.conversation import Conversation
@@ -67,8 +66,7 @@ FAILURES = frozenset(("response.failed", "error"))
 READ = frozenset((TEXT, REFUSAL, SUMMARY, REASONING_TEXT, ITEM_ADDED, COMPLETED, INCOMPLETE, *FAILURES))
 
 
-def create(client: openai.AsyncOpenAI) -> Any:
-    return client.responses.with_streaming_response.create
+PATH = "responses"  # under the v1 base URL
 
 
 def options(conversation: Conversation, settings: Settings) -> dict[str, Any]:
