@@ -2,11 +2,11 @@
 
 The request is what `DefaultChatTransport` posts: `{id, messages: [{id, role, parts}], trigger,
 messageId, ...}`. The answer is SSE parts (`start`, `reasoning-*`, `text-*`, `finish`, then
-`data: [DONE]`) carrying exactly the keys the SDK's schemas list: AI SDK 5.0 and 6.0 validate
-every part with strict schemas, where one unknown key fails the whole stream. That is why the
-finish reason travels in `messageMetadata` and not as `finish.finishReason`: 5.0's `finish`
-part has no such key (6.0 added it). Progress phases are transient `data-progress` parts,
-which `useChat` hands to `onData` without storing them in the message.
+`data: [DONE]`) carrying exactly the keys the SDK's schemas list: `ai` 5.0.0 and 6.0.0 validate
+every part with strict schemas, where one unknown key fails the whole stream (later 5.x and 6.x
+releases relaxed them). That is why the finish reason travels in `messageMetadata` and not as
+`finish.finishReason`: 5.0's `finish` part has no such key (6.0 added it). Progress phases are
+transient `data-progress` parts, which `useChat` hands to `onData` without storing them in the message.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from chat.telemetry import RequestRecord
 
 name = "ui-message"
 
-# The SDK's own finish reasons (`FinishReason` in `ai`); an upstream reason it lacks is "other".
-FINISH_REASONS = {"stop": "stop", "length": "length", "content_filter": "content-filter", "tool_calls": "tool-calls"}
+# In the SDK's own words (`FinishReason` in `ai`): a filtered answer ends with an error part instead.
+FINISH_REASONS = {"stop": "stop", "length": "length"}
 DONE = b"data: [DONE]\n\n"
 
 

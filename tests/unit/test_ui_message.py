@@ -174,9 +174,7 @@ def test_parts_open_before_their_deltas_and_close_when_the_kind_changes():
     assert set(metadata["timings"]) == {"ttftMs", "totalMs"}
 
 
-@pytest.mark.parametrize(
-    ("reason", "expected"), [("stop", "stop"), ("length", "length"), ("tool_calls", "tool-calls"), ("odd", "other")]
-)
+@pytest.mark.parametrize(("reason", "expected"), [("stop", "stop"), ("length", "length"), ("incomplete", "other")])
 def test_finish_reasons_use_the_sdk_vocabulary(reason, expected):
     finish = parts(stream().finish(Finish(reason)))
     assert finish[0] == {"type": "finish", "messageMetadata": finish[0]["messageMetadata"]}
