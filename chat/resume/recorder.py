@@ -13,8 +13,10 @@ goes on for `CHAT_RESUME_GRACE_SECONDS`, and on after that for as long as a resu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
 
 from chat.errors import ChatError
 from chat.events import Finish, Phase
@@ -71,6 +73,7 @@ class Recorder:
         self._detached = False
         self._record: RequestRecord | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._drainer: asyncio.Task[None] | None = None
 
     def add(self, line: bytes, *, last: bool = False) -> bytes:
         if not line:
@@ -110,7 +113,7 @@ class Recorder:
             record.request_id,
             self.stream_id,
         )
-        self._spawn(self._drain())
+        self._drainer = self._spawn(self._drain())
         self._spawn(self._keep_while_leased(pump))
         return True
 
@@ -130,6 +133,8 @@ class Recorder:
             self._end = "gone"
             self._wake.set()
         if self._detached and self._record is not None:
+            if self._drainer is not None:
+                self._drainer.cancel()  # a cancelled pump puts no end on the queue
             self._record.emit()
 
     async def _tell_live_client(self, line: bytes) -> None:
@@ -160,6 +165,8 @@ class Recorder:
     async def _write(self) -> None:
         while True:
             await self._wake.wait()
+            if self._store.batch_seconds and self._end is None:
+                await asyncio.sleep(self._store.batch_seconds)  # fewer, larger writes; live lines never wait
             self._wake.clear()
             batch, self._pending = self._pending, []
             end = self._end
@@ -168,6 +175,8 @@ class Recorder:
             except Exception as exc:  # noqa: BLE001 - the live stream must not depend on the store
                 log.warning("resume store write failed for stream %s: %r; no resume for it", self.stream_id, exc)
                 self._end = "gone"
+                with contextlib.suppress(Exception):  # tell resumers, if the store still answers
+                    await self._store.append(self.stream_id, [], "gone", self._ttl)
                 return
             if end is not None:
                 return
@@ -178,10 +187,11 @@ class Recorder:
         self._end = "gone"
         self._wake.set()
 
-    def _spawn(self, work: object) -> None:
-        task = asyncio.ensure_future(work)  # type: ignore[arg-type]
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
 
 def cancel_here(stream_id: str) -> None:

@@ -41,6 +41,7 @@ class Batch:
 
 class Store(Protocol):
     name: str
+    batch_seconds: float  # how long the writer gathers lines before one write (0: write at once)
 
     async def create(self, stream_id: str, meta: StreamMeta, ttl: float) -> None:
         """Register a stream (and its chat, when it has one); raise `StoreUnavailable` if that is impossible."""
