@@ -276,7 +276,8 @@ def cross_check(sim: Simulator, tally: Tally) -> dict[str, Any]:
     records = sim.records()
     by_id: dict[str, list[dict[str, Any]]] = {}
     for record in records:
-        content = str(record["body"]["messages"][-1].get("content", ""))
+        turns = record["body"].get("messages") or record["body"].get("input") or [{}]  # Chat Completions or Responses
+        content = str(turns[-1].get("content", ""))
         start = content.find("[req-")
         if start >= 0:
             by_id.setdefault(content[start : content.index("]", start) + 1], []).append(record)
