@@ -414,6 +414,15 @@ def _gc_share(row: dict[str, Any]) -> float:
     return spent / (row["cpu_ms_per_request"] * row["completed"])
 
 
+def _gc_text(gc: dict[str, float]) -> str:
+    parts = []
+    for generation in (0, 1, 2):
+        if f"gen{generation} collections" in gc:
+            count, ms = gc[f"gen{generation} collections"], gc[f"gen{generation} cpu ms"]
+            parts.append(f"{count:.0f} of generation {generation} ({ms:.1f} ms)")
+    return ", ".join(parts) or "none"
+
+
 def _request_cpu_section(results: dict[str, Any], add: Any) -> None:
     if "request_cpu" not in results:
         return
@@ -443,7 +452,7 @@ def _request_cpu_section(results: dict[str, Any], add: Any) -> None:
         worst = max(_gc_share(r) for _, r in gc_rows)
         add(
             "Garbage collection while serving (`worker_host --gc-report`, collections and their CPU): "
-            + "; ".join(f"{k}: {r['gc']}" for k, r in gc_rows)
+            + "; ".join(f"{k}: {_gc_text(r['gc'])}" for k, r in gc_rows)
             + f". At most {100 * worst:.1f} % of the process's CPU, so `gc.freeze()` after start-up and threshold "
             "tuning have nothing to win here and were left out."
         )
@@ -604,24 +613,36 @@ def _flex_section(results: dict[str, Any], add: Any) -> None:
         "*is* the number of open streams."
     )
     add("")
+    request_ms = _request_cpu_ms(results)
     if best is not None:
-        recommended = max(16, int(best / 2 // 50 * 50))
+        by_streams = best / 2
+        # A burst of perInstanceConcurrency requests landing together costs that many openings of CPU
+        # before the last one's first token: keep it within the 300 ms the burst goal allows.
+        by_burst = 300 / request_ms if request_ms else float("inf")
+        recommended = max(16, int(min(by_streams, by_burst) // 10 * 10))
         cap = max(recommended * 2, 100)
         add(
             f"- Largest measured load that stays healthy on one worker (p99 ≤ {LATENCY_LIMIT_MS:g} ms, every stream "
             f"complete, ≥ 95 % of the token rate delivered): **{best} streams** at 50 tokens/s"
             + (f"; p99 passes {LATENCY_LIMIT_MS:g} ms at about {cross:.0f}." if cross else ".")
         )
+        if request_ms:
+            add(
+                f"- Opening a stream costs the worker {request_ms:.2f} ms of CPU (section *CPU per request*), so "
+                f"{300 / request_ms:.0f} requests arriving together delay the last one's first token by about "
+                "300 ms before any model time."
+            )
         add(
-            f"- **`perInstanceConcurrency`: {recommended}.** Half the healthy figure: this machine's core is "
-            "probably faster than an instance's share of one, the Functions host's proxy (YARP) and gRPC traffic "
-            "take CPU on the same instance and are not in these figures, and a model answering at 100 tokens/s "
-            "costs twice the CPU per stream. Scaling out early costs little on Flex; a saturated event loop "
-            "delays every stream on the instance at once."
+            f"- **`perInstanceConcurrency`: {recommended}.** The smaller of half the healthy stream count "
+            f"({by_streams:.0f}) and the burst bound ({by_burst:.0f}). Half, because this machine's core is "
+            "probably faster than an instance's share of one, the Functions host's proxy and gRPC traffic take "
+            "CPU on the same instance and are not in these figures, and a model answering at 100 tokens/s costs "
+            "twice the CPU per stream. Scaling out early costs little on Flex; a saturated event loop delays "
+            "every stream on the instance at once."
         )
         add(
-            f"- **`CHAT_MAX_CONCURRENT_STREAMS`: {cap}** (twice `perInstanceConcurrency`). The platform's "
-            "concurrency limit should do the shaping; the app's cap is the backstop that answers 503 + "
+            f"- **`CHAT_MAX_CONCURRENT_STREAMS`: {cap}** (twice `perInstanceConcurrency`, at least 100). The "
+            "platform's concurrency limit should do the shaping; the app's cap is the backstop that answers 503 + "
             "Retry-After instead of letting one worker take on more than it can relay (for example while "
             "scale-out lags, or if the setting is raised). Keep it at or below the largest count at which every "
             "stream completed here."
@@ -629,6 +650,11 @@ def _flex_section(results: dict[str, Any], add: Any) -> None:
     else:
         add("- No measured point was healthy; see the table above.")
     add("")
+
+
+def _request_cpu_ms(results: dict[str, Any]) -> float | None:
+    row = results.get("request_cpu", {}).get("function/responses")
+    return row["cpu_ms_per_request"] if isinstance(row, dict) else None
 
 
 def _method_section(results: dict[str, Any], add: Any) -> None:

@@ -176,25 +176,19 @@ async def _body(
     resume: Recorder | None = None,
 ) -> AsyncIterator[bytes]:
     get, get_nowait, empty = queue.get, queue.get_nowait, queue.empty
-    sent = False
+    # No keep-alive before the first line: until the upstream has accepted the request, the
+    # client should get its real status (a 429, a 502), not a 200.
+    heartbeat: _Heartbeat | None = None
     try:
         while True:
             try:
                 item = get_nowait()
             except asyncio.QueueEmpty:
-                try:
-                    # No keep-alive before the first line: until the upstream has accepted the
-                    # request, the client should get its real status (a 429, a 502), not a 200.
-                    async with asyncio.timeout(heartbeat_seconds if sent else None):
-                        item = await get()
-                except TimeoutError:
-                    yield encoder.keep_alive
-                    continue
+                item = await get()
             if item is None:
                 return
             if isinstance(item, ChatError):
                 raise item  # only ever the first item: the endpoint answers with its status
-            sent = True
             # Lines already waiting (an upstream burst, or a client slower than the model) go out
             # as one write: one ASGI send and one syscall instead of one per line. No line waits.
             while not empty():
@@ -204,10 +198,16 @@ async def _body(
                     return
                 item += following
             yield item
+            if heartbeat is None:
+                heartbeat = _Heartbeat(queue, encoder.keep_alive, heartbeat_seconds)
+            else:
+                heartbeat.sent()
     except (asyncio.CancelledError, GeneratorExit):
         record.cancelled = not pump.done()
         raise
     finally:
+        if heartbeat is not None:
+            heartbeat.cancel()
         # With resume on, a client that leaves mid-answer detaches: the recorder keeps the answer
         # going for a resumer and emits the record when it ends.
         if not (record.cancelled and resume is not None and resume.detach(pump, record)):
@@ -215,6 +215,38 @@ async def _body(
             if record.cancelled:
                 log.info("client went away; upstream closed (request %s)", record.request_id)
             record.emit()
+
+
+class _Heartbeat:
+    """Queues a keep-alive when nothing was sent for `seconds` and nothing waits to be sent.
+
+    One timer per stream, re-armed when it fires: a timeout around each `queue.get()` would make
+    and cancel a timer per delta, about 5 % of a worker's CPU at 200 streams (py-spy, issue #14).
+    The keep-alive goes through the queue like any line, so it never races one.
+    """
+
+    def __init__(self, queue: asyncio.Queue[bytes | ChatError | None], line: bytes, seconds: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._queue = queue
+        self._line = line
+        self._seconds = seconds
+        self._last = self._loop.time()
+        self._timer = self._loop.call_at(self._last + seconds, self._fire)
+
+    def sent(self) -> None:
+        self._last = self._loop.time()
+
+    def _fire(self) -> None:
+        due = self._last + self._seconds
+        now = self._loop.time()
+        if now >= due:
+            if self._queue.empty():  # else lines are waiting for a slow client: they are the news
+                self._queue.put_nowait(self._line)
+            due = now + self._seconds
+        self._timer = self._loop.call_at(due, self._fire)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 class _Primed:
