@@ -91,7 +91,10 @@ class Forwarder:
 
     async def __aenter__(self) -> Forwarder:
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, limit_per_host=0),
+            # Idle connections are dropped before the worker's uvicorn closes them (its keep-alive is 5 s):
+            # reusing one the worker has just closed would fail the request with an empty 502. The host's
+            # .NET client retries such a request instead; aiohttp does not.
+            connector=aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=2.0),
             cookie_jar=aiohttp.DummyCookieJar(),
             trace_configs=[_headers_sent_trace()],
             auto_decompress=False,
