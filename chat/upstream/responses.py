@@ -44,6 +44,7 @@ class _Response(msgspec.Struct):
 class _Event(msgspec.Struct):
     type: str = ""
     delta: Any = None
+    summary_index: Any = None
     item: _Item | None = None
     response: _Response | None = None
 
@@ -58,12 +59,13 @@ _decode_type = msgspec.json.Decoder(_TypeOnly).decode
 TEXT = "response.output_text.delta"
 REFUSAL = "response.refusal.delta"  # shown as the answer: the model's own words for declining
 SUMMARY = "response.reasoning_summary_text.delta"
+SUMMARY_PART = "response.reasoning_summary_part.added"  # a new paragraph of the summary
 REASONING_TEXT = "response.reasoning_text.delta"  # raw reasoning, from open-weight models on local servers
 ITEM_ADDED = "response.output_item.added"
 COMPLETED = "response.completed"
 INCOMPLETE = "response.incomplete"
 FAILURES = frozenset(("response.failed", "error"))
-READ = frozenset((TEXT, REFUSAL, SUMMARY, REASONING_TEXT, ITEM_ADDED, COMPLETED, INCOMPLETE, *FAILURES))
+READ = frozenset((TEXT, REFUSAL, SUMMARY, SUMMARY_PART, REASONING_TEXT, ITEM_ADDED, COMPLETED, INCOMPLETE, *FAILURES))
 
 
 PATH = "responses"  # under the v1 base URL
@@ -91,6 +93,7 @@ def options(conversation: Conversation, settings: Settings) -> dict[str, Any]:
 
 async def events(payloads: AsyncIterator[bytes]) -> AsyncIterator[Event]:
     """Answer and reasoning fragments, then one `Finish`; a stream that ends unfinished raises."""
+    reasoned = False  # summary parts are paragraphs: the second and later ones start on a new one
     async for payload in payloads:
         try:
             event = _decode(payload)
@@ -107,7 +110,11 @@ async def events(payloads: AsyncIterator[bytes]) -> AsyncIterator[Event]:
                 yield Text(event.delta)
         elif kind in (SUMMARY, REASONING_TEXT):
             if isinstance(event.delta, str) and event.delta:
+                reasoned = True
                 yield Reasoning(event.delta)
+        elif kind == SUMMARY_PART:
+            if reasoned:
+                yield Reasoning("\n\n")
         elif kind == ITEM_ADDED:
             if event.item is not None and event.item.type == "reasoning":
                 yield THINKING

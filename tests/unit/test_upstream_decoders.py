@@ -59,7 +59,12 @@ CASES = [
     (
         responses,
         "responses-reasoning-summary.sse",
-        ("Héllo wörld 🚀\n- item", "**Planning**\n\nWeighing 日本 ✨", Finish("stop", Usage(31, 120, 96)), True),
+        (
+            "Héllo wörld 🚀\n- item",
+            "**Planning**\n\nWeighing 日本 ✨\n\n**Checking**\n\nDone.",
+            Finish("stop", Usage(31, 120, 96)),
+            True,
+        ),
     ),
     (responses, "responses-incomplete-length.sse", ("Cut here", "", Finish("length", Usage(5, 16, 0)), False)),
     (responses, "responses-failed.sse", ("Half", "", "upstream_error", False)),
