@@ -6,7 +6,7 @@ import pytest
 
 from tests.harness import Host, Simulator, host_env, joined_content, ndjson_events, start_host, stop, user
 
-SUMMARY = "**Weighing** the question 🤔 — 日本語 too."
+SUMMARY = "**Weighing** the question 🤔 — 日本語 too.\n\n**Checking** it twice."  # two summary parts
 ANSWER = "Here is the answer: naïve café 🚀."
 
 
