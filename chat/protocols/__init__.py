@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from chat.conversation import Conversation
+from chat.conversation import ROLES, Conversation, Role
 from chat.errors import ChatError, invalid_request
 from chat.events import Answer, Finish, Phase
 from chat.telemetry import RequestRecord
@@ -65,6 +65,25 @@ def decode_object(body: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise invalid_request("The request body must be a JSON object.", field="body")
     return data
+
+
+def role_of(raw: Any, where: str) -> Role:
+    """A message's role, once the message is known to be an object naming one the app forwards."""
+    if not isinstance(raw, dict):
+        raise invalid_request(f"'{where}' must be an object.", field=where)
+    role = raw.get("role")
+    if not isinstance(role, str) or role not in ROLES:
+        raise invalid_request(f"'{where}.role' must be one of: user, assistant, system.", field=f"{where}.role")
+    return role  # type: ignore[return-value]
+
+
+def closing_context(finish: Finish, record: RequestRecord, usage: dict[str, Any] | None) -> dict[str, Any]:
+    """The last word of an answer, as the JSON protocols put it: request id, finish reason, usage, timings."""
+    context: dict[str, Any] = {"requestId": record.request_id, "finish_reason": finish.reason}
+    if usage is not None:
+        context["usage"] = usage
+    context["timings"] = record.timings()
+    return context
 
 
 def wants_sse(accept: str | None) -> bool:

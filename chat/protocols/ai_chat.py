@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from chat.conversation import ROLES, Conversation, Message
+from chat.conversation import Conversation, Message
 from chat.errors import ChatError, invalid_request
 from chat.events import Answer, Finish, Phase, Usage
-from chat.protocols import NDJSON, SSE, decode_object, encode_json, wants_sse
+from chat.protocols import NDJSON, SSE, closing_context, decode_object, encode_json, role_of, wants_sse
 from chat.settings import Settings
 from chat.telemetry import RequestRecord
 
@@ -69,18 +69,14 @@ def _depth(value: Any) -> int:
 def _messages(raw_messages: list[Any]) -> Iterator[Message]:
     for index, raw in enumerate(raw_messages):
         where = f"messages[{index}]"
-        if not isinstance(raw, dict):
-            raise invalid_request(f"'{where}' must be an object.", field=where)
-        role = raw.get("role")
-        if not isinstance(role, str) or role not in ROLES:
-            raise invalid_request(f"'{where}.role' must be one of: user, assistant, system.", field=f"{where}.role")
+        role = role_of(raw, where)
         content = raw.get("content")
         if not isinstance(content, str):
             raise invalid_request(f"'{where}.content' must be a string.", field=f"{where}.content")
         context = raw.get("context")
         if context is not None and not isinstance(context, dict):
             raise invalid_request(f"'{where}.context' must be an object.", field=f"{where}.context")
-        yield Message(role=role, content=content)  # type: ignore[arg-type]
+        yield Message(role=role, content=content)
 
 
 def usage_of(usage: Usage | None) -> dict[str, int] | None:
@@ -95,11 +91,7 @@ def usage_of(usage: Usage | None) -> dict[str, int] | None:
 
 
 def _closing_context(finish: Finish, record: RequestRecord) -> dict[str, Any]:
-    context: dict[str, Any] = {"requestId": record.request_id, "finish_reason": finish.reason}
-    if finish.usage is not None:
-        context["usage"] = usage_of(finish.usage)
-    context["timings"] = record.timings()
-    return context
+    return closing_context(finish, record, usage_of(finish.usage))
 
 
 def answer(request: ChatRequest, result: Answer, record: RequestRecord) -> dict[str, Any]:

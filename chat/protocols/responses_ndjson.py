@@ -18,7 +18,7 @@ from typing import Any
 from chat.conversation import Conversation, Message
 from chat.errors import ChatError, invalid_request
 from chat.events import Answer, Finish, Phase, Usage
-from chat.protocols import NDJSON, SSE, decode_object, encode_json, wants_sse
+from chat.protocols import NDJSON, SSE, closing_context, decode_object, encode_json, wants_sse
 from chat.settings import Settings
 from chat.telemetry import RequestRecord
 
@@ -111,11 +111,7 @@ def usage_of(usage: Usage | None) -> dict[str, Any] | None:
 
 
 def _closing_context(finish: Finish, record: RequestRecord) -> dict[str, Any]:
-    context: dict[str, Any] = {"requestId": record.request_id, "finish_reason": finish.reason}
-    if finish.usage is not None:
-        context["usage"] = usage_of(finish.usage)
-    context["timings"] = record.timings()
-    return context
+    return closing_context(finish, record, usage_of(finish.usage))
 
 
 def answer(request: ResponsesRequest, result: Answer, record: RequestRecord) -> dict[str, Any]:

@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from chat.conversation import ROLES, Conversation, Message
+from chat.conversation import Conversation, Message
 from chat.errors import ChatError, invalid_request
 from chat.events import Finish, Phase, Usage
-from chat.protocols import SSE, decode_object, encode_json
+from chat.protocols import SSE, decode_object, encode_json, role_of
 from chat.settings import Settings
 from chat.telemetry import RequestRecord
 
@@ -54,17 +54,13 @@ def _messages(raw_messages: list[Any]) -> Iterator[Message]:
     """Each message's text parts, joined; reasoning, tool, source, step and data parts carry no prompt."""
     for index, raw in enumerate(raw_messages):
         where = f"messages[{index}]"
-        if not isinstance(raw, dict):
-            raise invalid_request(f"'{where}' must be an object.", field=where)
-        role = raw.get("role")
-        if not isinstance(role, str) or role not in ROLES:
-            raise invalid_request(f"'{where}.role' must be one of: user, assistant, system.", field=f"{where}.role")
+        role = role_of(raw, where)
         parts = raw.get("parts")
         if not isinstance(parts, list):
             raise invalid_request(f"'{where}.parts' must be a list.", field=f"{where}.parts")
         texts = list(_texts(parts, where))
         if texts:  # a message of tool calls or reasoning only has nothing for the model to read
-            yield Message(role=role, content="\n\n".join(texts))  # type: ignore[arg-type]
+            yield Message(role=role, content="\n\n".join(texts))
 
 
 def _texts(parts: list[Any], where: str) -> Iterator[str]:
