@@ -116,7 +116,7 @@ def start_simulator(ttft_ms: float, token_ms: float, tokens: int) -> Proc:
     return start("simulator", [*args, "--tokens", str(tokens)], _env(helpers=True))
 
 
-def function_env(simulator: Proc, api: str = "responses", httptools: bool = False) -> dict[str, str]:
+def function_env(simulator: Proc, api: str = "responses", httptools: bool = False, **settings: str) -> dict[str, str]:
     env = _env(
         helpers=False,
         AZURE_OPENAI_ENDPOINT=simulator.url,
@@ -128,6 +128,7 @@ def function_env(simulator: Proc, api: str = "responses", httptools: bool = Fals
         CHAT_CLIENT_REQUESTS_PER_MINUTE="0",
         CHAT_CLIENT_CONCURRENT_STREAMS="0",
         CHAT_CLIENT_TOKENS_PER_MINUTE="0",
+        **settings,
     )
     if httptools:  # the what-if: the app's packages include httptools, so uvicorn's "auto" picks it
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(HTTPTOOLS_ONLY)])
@@ -135,10 +136,15 @@ def function_env(simulator: Proc, api: str = "responses", httptools: bool = Fals
 
 
 def start_function(
-    simulator: Proc, api: str = "responses", name: str = "function", httptools: bool = False, *extra: str
+    simulator: Proc,
+    api: str = "responses",
+    name: str = "function",
+    httptools: bool = False,
+    *extra: str,
+    **settings: str,
 ) -> Proc:
     port = free_port()
-    env = function_env(simulator, api, httptools)
+    env = function_env(simulator, api, httptools, **settings)
     return start(f"{name}-{api}", ["-m", "benchmarks.worker_host", "--port", str(port), *extra], env)
 
 
@@ -532,7 +538,8 @@ def scenario_backpressure(streams: int, tokens: int, pause_s: float) -> dict[str
     sim = start_simulator(ttft_ms=0, token_ms=0, tokens=tokens)
     procs = [sim]
     try:
-        function = start_function(sim)
+        # The answer must outlast the pause: lift the output cap (4,096 by default) above `tokens`.
+        function = start_function(sim, CHAT_MAX_OUTPUT_TOKENS=str(2 * tokens))
         procs.append(function)
         run_loadgen({"mode": "load", "targets": [function_target(function)], "slots": 2, "duration_s": 0.1}, "warm")
         idle = rss_bytes(function.pid)
