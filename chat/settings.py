@@ -138,9 +138,7 @@ class Settings:
                 ("responses", "chat_completions"),
                 "responses" if host == "azure" else "chat_completions",
             ),
-            max_output_tokens=int(
-                reader.number("CHAT_MAX_OUTPUT_TOKENS", _DEFAULTS.max_output_tokens, minimum=16, integer=True)
-            ),
+            max_output_tokens=reader.whole("CHAT_MAX_OUTPUT_TOKENS", _DEFAULTS.max_output_tokens, minimum=16),
             reasoning_effort="" if effort == "default" else effort,
             reasoning_summary=reader.choice("CHAT_REASONING_SUMMARY", ("auto", "detailed", "off"), "auto"),
             azure_openai_api_key=reader.text("AZURE_OPENAI_API_KEY"),
@@ -152,38 +150,28 @@ class Settings:
                 "CHAT_CLIENT_SYSTEM_MESSAGES", ("allow", "drop"), _DEFAULTS.client_system_messages
             ),
             heartbeat_seconds=reader.number("CHAT_HEARTBEAT_SECONDS", _DEFAULTS.heartbeat_seconds, minimum=0.05),
-            max_body_bytes=int(reader.number("CHAT_MAX_BODY_BYTES", _DEFAULTS.max_body_bytes, minimum=1, integer=True)),
-            max_messages=int(reader.number("CHAT_MAX_MESSAGES", _DEFAULTS.max_messages, minimum=1, integer=True)),
-            max_input_bytes=int(
-                reader.number("CHAT_MAX_INPUT_BYTES", _DEFAULTS.max_input_bytes, minimum=1, integer=True)
-            ),
+            max_body_bytes=reader.whole("CHAT_MAX_BODY_BYTES", _DEFAULTS.max_body_bytes, minimum=1),
+            max_messages=reader.whole("CHAT_MAX_MESSAGES", _DEFAULTS.max_messages, minimum=1),
+            max_input_bytes=reader.whole("CHAT_MAX_INPUT_BYTES", _DEFAULTS.max_input_bytes, minimum=1),
             body_timeout_seconds=reader.number(
                 "CHAT_BODY_TIMEOUT_SECONDS", _DEFAULTS.body_timeout_seconds, minimum=0.1
             ),
-            max_concurrent_streams=int(
-                reader.number("CHAT_MAX_CONCURRENT_STREAMS", _DEFAULTS.max_concurrent_streams, minimum=1, integer=True)
+            max_concurrent_streams=reader.whole(
+                "CHAT_MAX_CONCURRENT_STREAMS", _DEFAULTS.max_concurrent_streams, minimum=1
             ),
-            client_requests_per_minute=int(
-                reader.number(
-                    "CHAT_CLIENT_REQUESTS_PER_MINUTE", _DEFAULTS.client_requests_per_minute, minimum=0, integer=True
-                )
+            client_requests_per_minute=reader.whole(
+                "CHAT_CLIENT_REQUESTS_PER_MINUTE", _DEFAULTS.client_requests_per_minute, minimum=0
             ),
-            client_concurrent_streams=int(
-                reader.number(
-                    "CHAT_CLIENT_CONCURRENT_STREAMS", _DEFAULTS.client_concurrent_streams, minimum=0, integer=True
-                )
+            client_concurrent_streams=reader.whole(
+                "CHAT_CLIENT_CONCURRENT_STREAMS", _DEFAULTS.client_concurrent_streams, minimum=0
             ),
-            client_tokens_per_minute=int(
-                reader.number(
-                    "CHAT_CLIENT_TOKENS_PER_MINUTE", _DEFAULTS.client_tokens_per_minute, minimum=0, integer=True
-                )
+            client_tokens_per_minute=reader.whole(
+                "CHAT_CLIENT_TOKENS_PER_MINUTE", _DEFAULTS.client_tokens_per_minute, minimum=0
             ),
             upstream_timeout_seconds=reader.number(
                 "CHAT_UPSTREAM_TIMEOUT_SECONDS", _DEFAULTS.upstream_timeout_seconds, minimum=0.1
             ),
-            upstream_max_retries=int(
-                reader.number("CHAT_UPSTREAM_MAX_RETRIES", _DEFAULTS.upstream_max_retries, minimum=0, integer=True)
-            ),
+            upstream_max_retries=reader.whole("CHAT_UPSTREAM_MAX_RETRIES", _DEFAULTS.upstream_max_retries, minimum=0),
             upstream_max_retry_wait_seconds=reader.number(
                 "CHAT_UPSTREAM_MAX_RETRY_WAIT_SECONDS", _DEFAULTS.upstream_max_retry_wait_seconds, minimum=0
             ),
@@ -193,15 +181,11 @@ class Settings:
             resume_grace_seconds=reader.number(
                 "CHAT_RESUME_GRACE_SECONDS", _DEFAULTS.resume_grace_seconds, minimum=0.1
             ),
-            resume_max_stream_bytes=int(
-                reader.number(
-                    "CHAT_RESUME_MAX_STREAM_BYTES", _DEFAULTS.resume_max_stream_bytes, minimum=1024, integer=True
-                )
+            resume_max_stream_bytes=reader.whole(
+                "CHAT_RESUME_MAX_STREAM_BYTES", _DEFAULTS.resume_max_stream_bytes, minimum=1024
             ),
-            resume_max_memory_bytes=int(
-                reader.number(
-                    "CHAT_RESUME_MAX_MEMORY_BYTES", _DEFAULTS.resume_max_memory_bytes, minimum=1024, integer=True
-                )
+            resume_max_memory_bytes=reader.whole(
+                "CHAT_RESUME_MAX_MEMORY_BYTES", _DEFAULTS.resume_max_memory_bytes, minimum=1024
             ),
             redis_url=reader.text("CHAT_REDIS_URL"),
             warnings=tuple(warnings),
@@ -238,6 +222,9 @@ class _Reader:
             self.problems.append(f"{name} must be one of {', '.join(allowed)}")
             return default
         return value
+
+    def whole(self, name: str, default: int, *, minimum: int) -> int:
+        return int(self.number(name, default, minimum=minimum, integer=True))
 
     def number(self, name: str, default: float, *, minimum: float, integer: bool = False) -> float:
         raw = self.text(name)

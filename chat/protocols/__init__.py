@@ -67,6 +67,16 @@ def decode_object(body: bytes) -> dict[str, Any]:
     return data
 
 
+def message_list(data: dict[str, Any]) -> list[Any]:
+    """The body's `messages`, which must be a list (each protocol checks its items)."""
+    raw_messages = data.get("messages")
+    if raw_messages is None:
+        raise invalid_request("'messages' is required.", field="messages")
+    if not isinstance(raw_messages, list):
+        raise invalid_request("'messages' must be a list.", field="messages")
+    return raw_messages
+
+
 def role_of(raw: Any, where: str) -> Role:
     """A message's role, once the message is known to be an object naming one the app forwards."""
     if not isinstance(raw, dict):

@@ -15,7 +15,16 @@ from typing import Any
 from chat.conversation import Conversation, Message
 from chat.errors import ChatError, invalid_request
 from chat.events import Answer, Finish, Phase, Usage
-from chat.protocols import NDJSON, SSE, closing_context, decode_object, encode_json, role_of, wants_sse
+from chat.protocols import (
+    NDJSON,
+    SSE,
+    closing_context,
+    decode_object,
+    encode_json,
+    message_list,
+    role_of,
+    wants_sse,
+)
 from chat.settings import Settings
 from chat.telemetry import RequestRecord
 
@@ -36,11 +45,7 @@ class ChatRequest:
 def parse(body: bytes, settings: Settings) -> ChatRequest:
     """Validate a request body; raise `ChatError` (400) naming the first bad field."""
     data = decode_object(body)
-    raw_messages = data.get("messages")
-    if raw_messages is None:
-        raise invalid_request("'messages' is required.", field="messages")
-    if not isinstance(raw_messages, list):
-        raise invalid_request("'messages' must be a list.", field="messages")
+    raw_messages = message_list(data)
     conversation = Conversation.checked(_messages(raw_messages), settings)
     context = data.get("context")
     if context is not None and not isinstance(context, dict):

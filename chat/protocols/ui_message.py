@@ -18,7 +18,7 @@ from typing import Any
 from chat.conversation import Conversation, Message
 from chat.errors import ChatError, invalid_request
 from chat.events import Finish, Phase, Usage
-from chat.protocols import SSE, decode_object, encode_json, role_of
+from chat.protocols import SSE, decode_object, encode_json, message_list, role_of
 from chat.settings import Settings
 from chat.telemetry import RequestRecord
 
@@ -39,11 +39,7 @@ class UIChatRequest:
 def parse(body: bytes, settings: Settings) -> UIChatRequest:
     """Validate a `DefaultChatTransport` body; raise `ChatError` (400) naming the first bad field."""
     data = decode_object(body)
-    raw_messages = data.get("messages")
-    if raw_messages is None:
-        raise invalid_request("'messages' is required.", field="messages")
-    if not isinstance(raw_messages, list):
-        raise invalid_request("'messages' must be a list.", field="messages")
+    raw_messages = message_list(data)
     for key in ("id", "trigger", "messageId"):
         if data.get(key) is not None and not isinstance(data[key], str):
             raise invalid_request(f"'{key}' must be a string.", field=key)
