@@ -87,12 +87,17 @@ def role_of(raw: Any, where: str) -> Role:
     return role  # type: ignore[return-value]
 
 
-def closing_context(finish: Finish, record: RequestRecord, usage: dict[str, Any] | None) -> dict[str, Any]:
-    """The last word of an answer, as the JSON protocols put it: request id, finish reason, usage, timings."""
+def closing_context(
+    finish: Finish, record: RequestRecord, usage: dict[str, Any] | None, reasoning: str = ""
+) -> dict[str, Any]:
+    """The last word of an answer, as the JSON protocols put it: request id, finish reason, usage, timings,
+    and (in a whole answer) the whole reasoning summary."""
     context: dict[str, Any] = {"requestId": record.request_id, "finish_reason": finish.reason}
     if usage is not None:
         context["usage"] = usage
     context["timings"] = record.timings()
+    if reasoning:
+        context["reasoning"] = reasoning
     return context
 
 

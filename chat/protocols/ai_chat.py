@@ -95,15 +95,9 @@ def usage_of(usage: Usage | None) -> dict[str, int] | None:
     }
 
 
-def _closing_context(finish: Finish, record: RequestRecord) -> dict[str, Any]:
-    return closing_context(finish, record, usage_of(finish.usage))
-
-
 def answer(request: ChatRequest, result: Answer, record: RequestRecord) -> dict[str, Any]:
     """The `/api/chat` body: the whole answer, and the whole reasoning summary in `context`."""
-    context = _closing_context(result.finish, record)
-    if result.reasoning:
-        context["reasoning"] = result.reasoning
+    context = closing_context(result.finish, record, usage_of(result.finish.usage), result.reasoning)
     return {
         "message": {"role": "assistant", "content": result.text},
         "context": context,
@@ -154,7 +148,7 @@ class LineEncoder:
         return self._event(
             {
                 "delta": {"role": "assistant"},
-                "context": _closing_context(finish, self._record),
+                "context": closing_context(finish, self._record, usage_of(finish.usage)),
                 "sessionState": self._request.session_state,
             }
         )

@@ -110,15 +110,9 @@ def usage_of(usage: Usage | None) -> dict[str, Any] | None:
     }
 
 
-def _closing_context(finish: Finish, record: RequestRecord) -> dict[str, Any]:
-    return closing_context(finish, record, usage_of(finish.usage))
-
-
 def answer(request: ResponsesRequest, result: Answer, record: RequestRecord) -> dict[str, Any]:
     """The `stream: false` body: the whole answer as `output_text`, the reasoning summary in `context`."""
-    context = _closing_context(result.finish, record)
-    if result.reasoning:
-        context["reasoning"] = result.reasoning
+    context = closing_context(result.finish, record, usage_of(result.finish.usage), result.reasoning)
     return {"output_text": result.text, "context": context}
 
 
@@ -154,7 +148,7 @@ class EventEncoder:
         return b"".join((self._reasoning_head, encode_json(text), self._tail))
 
     def finish(self, finish: Finish) -> bytes:
-        return self._event(COMPLETED, {"context": _closing_context(finish, self._record)})
+        return self._event(COMPLETED, {"context": closing_context(finish, self._record, usage_of(finish.usage))})
 
     def error(self, error: ChatError) -> bytes:
         return self._event(ERROR, {"error": {"code": error.code, "message": error.message}})

@@ -20,6 +20,7 @@ import pytest
 from chat import errors
 from chat.settings import Settings
 from tests.harness import Host, Simulator, host_env, start_host, stop
+from tests.ui_parts import UI_PART_KEYS
 
 MULTIBYTE = "Grüße 👋🏽 from 東京: nai\u0308ve cafe\u0301, 👨\u200d👩\u200d👧 and 日本語のテキスト — done."
 REASONING = "Weighing the greeting 🤔 — 日本語 too."
@@ -104,19 +105,6 @@ def read_ai_chat_whole(response: httpx.Response) -> list[Event]:
     return [*reasoning, ("text", body["message"]["content"]), ("finish", context["finish_reason"])]
 
 
-# The keys each part may carry: AI SDK 5.0's strict schemas (6.0 adds `finish.finishReason`).
-UI_KEYS = {
-    "start": ({"type"}, {"messageId", "messageMetadata"}),
-    "data-progress": ({"type", "data"}, {"id", "transient"}),
-    "text-start": ({"type", "id"}, set()),
-    "text-delta": ({"type", "id", "delta"}, set()),
-    "text-end": ({"type", "id"}, set()),
-    "reasoning-start": ({"type", "id"}, set()),
-    "reasoning-delta": ({"type", "id", "delta"}, set()),
-    "reasoning-end": ({"type", "id"}, set()),
-    "error": ({"type", "errorText"}, set()),
-    "finish": ({"type"}, {"messageMetadata"}),
-}
 UI_REASONS = {"stop": "stop", "length": "length"}
 
 
@@ -140,7 +128,7 @@ def read_ui_parts(response: httpx.Response) -> list[Event]:
     for _, data in blocks[:-1]:
         part = json.loads(data)
         kind = part["type"]
-        required, optional = UI_KEYS[kind]
+        required, optional = UI_PART_KEYS[kind]
         assert required <= part.keys() <= required | optional, part
         if kind.endswith("-start"):
             assert open_part is None, f"{kind} while {open_part} is open"

@@ -9,21 +9,9 @@ from chat.protocols import ui_message
 from chat.protocols.ui_message import UIChatRequest, UIMessageStream
 from chat.settings import Settings
 from chat.telemetry import RequestRecord
+from tests.ui_parts import UI_PART_KEYS
 
 SETTINGS = Settings(max_messages=3, max_input_bytes=20)
-# What AI SDK 5.0.0's strict schemas allow in each part this encoder writes: (required, optional).
-ALLOWED = {
-    "start": ({"type"}, {"messageId", "messageMetadata"}),
-    "data-progress": ({"type", "data"}, {"id", "transient"}),
-    "text-start": ({"type", "id"}, set()),
-    "text-delta": ({"type", "id", "delta"}, set()),
-    "text-end": ({"type", "id"}, set()),
-    "reasoning-start": ({"type", "id"}, set()),
-    "reasoning-delta": ({"type", "id", "delta"}, set()),
-    "reasoning-end": ({"type", "id"}, set()),
-    "error": ({"type", "errorText"}, set()),
-    "finish": ({"type"}, {"messageMetadata"}),
-}
 
 
 def parse(body: object) -> UIChatRequest:
@@ -164,7 +152,7 @@ def test_parts_open_before_their_deltas_and_close_when_the_kind_changes():
         ("finish", None, None),
     ]
     for part in events[:-1]:
-        required, optional = ALLOWED[part["type"]]
+        required, optional = UI_PART_KEYS[part["type"]]
         assert required <= part.keys() <= required | optional, part
     assert events[0] == {"type": "start", "messageMetadata": {"requestId": "r1"}}
     assert events[1] == {"type": "data-progress", "data": {"phase": "thinking"}, "transient": True}
