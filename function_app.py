@@ -42,13 +42,13 @@ async def ui_chat(req: Request) -> Response:
 @app.route(route="chat/stream/{stream_id}", methods=["GET"])
 async def chat_stream_resume(req: Request) -> Response:
     """Resume an AI Chat Protocol stream after `Last-Event-ID` or `?after=N` (CHAT_RESUME on; docs/resume.md)."""
-    return await resume_endpoints.resume_chat_stream(req)
+    return await resume_endpoints.resume_stream(req)
 
 
 @app.route(route="chat/stream/{stream_id}/cancel", methods=["POST"])
 async def chat_stream_cancel(req: Request) -> Response:
     """Stop a resumable AI Chat Protocol stream now, from any connection."""
-    return await resume_endpoints.cancel_chat_stream(req)
+    return await resume_endpoints.cancel_stream(req)
 
 
 @app.route(route="ui/chat/{chat_id}/stream", methods=["GET"])
@@ -67,6 +67,18 @@ async def ui_chat_cancel(req: Request) -> Response:
 async def responses(req: Request) -> Response:
     """The Azure samples' Responses-shaped NDJSON (SSE with `Accept: text/event-stream`); `stream: false` for JSON."""
     return await respond(req, responses_ndjson)
+
+
+@app.route(route="responses/{stream_id}", methods=["GET"])
+async def responses_resume(req: Request) -> Response:
+    """Resume a `/api/responses` stream after `Last-Event-ID` or `?after=N` (CHAT_RESUME on; docs/resume.md)."""
+    return await resume_endpoints.resume_stream(req)
+
+
+@app.route(route="responses/{stream_id}/cancel", methods=["POST"])
+async def responses_cancel(req: Request) -> Response:
+    """Stop a resumable `/api/responses` stream now, from any connection."""
+    return await resume_endpoints.cancel_stream(req)
 
 
 # Say at start-up what the first request would otherwise be the first to find out.

@@ -42,8 +42,7 @@ async def respond(request: Request, protocol: ChatProtocol, *, stream: bool | No
     try:
         settings = get_settings()
         record.upstream_api = settings.upstream_api
-        address = limits.client_address(request.headers.getlist("x-forwarded-for"), _peer(request))
-        record.client = limits.client_id(address)
+        record.client = client_of(request)
         _require_json(request.headers.get("content-type"))
         ticket = limits.limiter.admit(record.client, settings)  # before the body: a slow one holds a slot
         body = await read_body(request, settings.max_body_bytes, settings.body_timeout_seconds)
@@ -64,8 +63,11 @@ async def respond(request: Request, protocol: ChatProtocol, *, stream: bool | No
         recorder = await resume.start(request.url.path, protocol.name, chat_id, encoder, settings, record)
         relayed = encoder if recorder is None else recorder.encoder
         lines = await open_relay(parsed.conversation, upstream, settings, relayed, record, recorder)
-        # The relay emits the record; the response settles the ticket once the stream is over, however it ends.
+        # The relay emits the record; the response settles the ticket once the stream is over, however it
+        # ends (and once a detached answer has ended, with resume on).
         on_close = partial(_settle, ticket, record)
+        if recorder is not None:
+            on_close = partial(recorder.when_generated, on_close)
     except Exception as exc:  # noqa: BLE001 - mapped to a safe error body
         response = _error_response(exc, record)
         if ticket is not None:
@@ -102,8 +104,10 @@ def _require_json(content_type: str | None) -> None:
             raise errors.unsupported_media_type()
 
 
-def _peer(request: Request) -> str | None:
-    return request.client.host if request.client else None
+def client_of(request: Request) -> str:
+    """The key the per-client limits count by (chat/limits.py): the address the last trusted hop saw, hashed."""
+    peer = request.client.host if request.client else None
+    return limits.client_id(limits.client_address(request.headers.getlist("x-forwarded-for"), peer))
 
 
 class _SettlingStream(StreamingResponse):

@@ -101,6 +101,15 @@ class Limiter:
 
     def admit(self, key: str, settings: Settings) -> Ticket:
         """Admit one request of `key`'s, or raise the 429 naming the limit it would break."""
+        client, admission = self._count(key, settings, streams=settings.client_concurrent_streams)
+        client.in_flight += 1
+        return Ticket(self, client, admission, settings)
+
+    def count(self, key: str, settings: Settings) -> None:
+        """Count a request that starts no generation (a resume, a cancel): against the request rate only."""
+        self._count(key, settings, streams=0)
+
+    def _count(self, key: str, settings: Settings, streams: int) -> tuple[_Client, _Admission]:
         now = self._clock()
         client = self._clients.get(key)
         if client is None:
@@ -110,7 +119,6 @@ class Limiter:
         else:
             self._clients.move_to_end(key)
         client.forget_before(now - WINDOW_SECONDS)
-        streams = settings.client_concurrent_streams
         if streams and client.in_flight >= streams:
             raise errors.too_many_streams(streams)
         admission = _Admission(now)
@@ -120,8 +128,7 @@ class Limiter:
             if len(window) >= rpm:
                 raise errors.too_many_requests(rpm, _seconds_until(window[len(window) - rpm].at, now))
             window.append(admission)
-        client.in_flight += 1
-        return Ticket(self, client, admission, settings)
+        return client, admission
 
 
 class Ticket:

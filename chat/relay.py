@@ -179,6 +179,7 @@ async def _body(
     # No keep-alive before the first line: until the upstream has accepted the request, the
     # client should get its real status (a 429, a 502), not a 200.
     heartbeat: _Heartbeat | None = None
+    left = False  # the client went away mid-answer (not: the answer ended, or was cancelled by request)
     try:
         while True:
             try:
@@ -203,16 +204,16 @@ async def _body(
             else:
                 heartbeat.sent()
     except (asyncio.CancelledError, GeneratorExit):
-        record.cancelled = not pump.done()
+        left = record.cancelled = not pump.done()
         raise
     finally:
         if heartbeat is not None:
             heartbeat.cancel()
         # With resume on, a client that leaves mid-answer detaches: the recorder keeps the answer
         # going for a resumer and emits the record when it ends.
-        if not (record.cancelled and resume is not None and resume.detach(pump, record)):
+        if not (left and resume is not None and resume.detach(pump, record)):
             pump.cancel()  # no await: see the module docstring
-            if record.cancelled:
+            if left:
                 log.info("client went away; upstream closed (request %s)", record.request_id)
             record.emit()
 

@@ -124,6 +124,7 @@ class EventEncoder:
     """Frames events as NDJSON lines, or as SSE events named by their `type` when the client asks."""
 
     headers: dict[str, str] = {}  # noqa: RUF012 - read-only
+    resume: dict[str, Any] | None = None  # set by chat.resume: how to resume, told in the first line
 
     def __init__(self, record: RequestRecord, *, sse: bool = False) -> None:
         self._record = record
@@ -136,7 +137,10 @@ class EventEncoder:
         self._reasoning_head = self._head(REASONING) + b'{"type":"' + REASONING.encode() + b'","delta":'
 
     def start(self) -> bytes:
-        return self._event(CONTEXT, {"context": {"progress": "accepted", "requestId": self._record.request_id}})
+        context: dict[str, Any] = {"progress": "accepted", "requestId": self._record.request_id}
+        if self.resume is not None:
+            context["resume"] = self.resume
+        return self._event(CONTEXT, {"context": context})
 
     def progress(self, phase: Phase) -> bytes:
         return self._event(CONTEXT, {"context": {"progress": phase}})

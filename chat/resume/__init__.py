@@ -23,7 +23,7 @@ from chat.telemetry import RequestRecord
 
 log = logging.getLogger(__name__)
 
-RESUMABLE = frozenset(("ai-chat", "ui-message"))
+RESUMABLE = frozenset(("ai-chat", "responses", "ui-message"))
 CREATE_TIMEOUT_SECONDS = 1.0
 RETRY_AFTER_FAILURE_SECONDS = 5.0  # after a failed create, streams skip the store for this long
 MAX_CHAT_ID = 200  # a longer `useChat` id is not used as a key: the stream's own id stands in
@@ -75,7 +75,7 @@ async def start(
         _store_down_until = time.monotonic() + RETRY_AFTER_FAILURE_SECONDS
         _unavailable(encoder, record, repr(exc))
         return None
-    url = f"{path}/{stream_id}" if protocol == "ai-chat" else f"{path}/{quote(chat_key, safe='')}/stream"
+    url = f"{path}/{quote(chat_key, safe='')}/stream" if chat else f"{path}/{stream_id}"
     _set_resume(encoder, {"streamId": stream_id, "token": token, "url": url})
     return Recorder(store, stream_id, encoder, settings)
 

@@ -3,7 +3,7 @@
 Only the client that started a stream holds its token (sent in the stream's first line). The token
 comes in the `X-Resume-Token` header or `?token=`; it is compared in constant time with the digest
 the store keeps. A wrong token, an unknown or expired stream, and resume being off all get the
-same answer, so none reveals whether a stream exists: 404 on the AI Chat Protocol routes, and on the
+same answer, so none reveals whether a stream exists: 404 on the routes named by stream id, and on the
 AI SDK's route the 204 `useChat` takes for "nothing to resume".
 """
 
@@ -17,7 +17,8 @@ from collections.abc import AsyncIterator
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from chat import errors
+from chat import errors, limits
+from chat.endpoints import client_of
 from chat.errors import ChatError
 from chat.resume import digest, get_store
 from chat.resume.store import Store, StreamMeta
@@ -34,10 +35,10 @@ def _not_found() -> ChatError:
     return ChatError(404, "not_found", "There is no stream to resume here.")
 
 
-async def resume_chat_stream(request: Request) -> Response:
-    """`GET /api/chat/stream/{stream_id}`: the AI Chat Protocol stream after `Last-Event-ID` or `?after=`."""
+async def resume_stream(request: Request) -> Response:
+    """`GET …/{stream_id}` (`/api/chat/stream`, `/api/responses`): the stream after `Last-Event-ID` or `?after=`."""
     try:
-        settings, store = _resume_settings()
+        settings, store = _resume_settings(request)
         stream_id = request.path_params.get("stream_id", "")
         meta = await _authorised(request, store, stream_id)
         return await _replay(request, store, settings, stream_id, meta, {})
@@ -48,7 +49,7 @@ async def resume_chat_stream(request: Request) -> Response:
 async def resume_ui_stream(request: Request) -> Response:
     """`GET /api/ui/chat/{chatId}/stream`: what `useChat({ resume: true })` asks; 204 when nothing is kept."""
     try:
-        settings, store = _resume_settings()
+        settings, store = _resume_settings(request)
         stream_id = await _stream_of_chat(store, request.path_params.get("chat_id", ""))
         meta = await _authorised(request, store, stream_id)
         return await _replay(request, store, settings, stream_id, meta, UI_HEADERS)
@@ -56,10 +57,10 @@ async def resume_ui_stream(request: Request) -> Response:
         return Response(status_code=204) if error.status == 404 else _error(error)
 
 
-async def cancel_chat_stream(request: Request) -> Response:
-    """`POST /api/chat/stream/{stream_id}/cancel`: stop generating now, wherever the stream runs."""
+async def cancel_stream(request: Request) -> Response:
+    """`POST …/{stream_id}/cancel`: stop generating now, wherever the stream runs."""
     try:
-        _, store = _resume_settings()
+        _, store = _resume_settings(request)
         stream_id = request.path_params.get("stream_id", "")
         await _authorised(request, store, stream_id)
         await store.request_cancel(stream_id)
@@ -74,7 +75,7 @@ async def cancel_chat_stream(request: Request) -> Response:
 async def cancel_ui_stream(request: Request) -> Response:
     """`POST /api/ui/chat/{chatId}/stream/cancel`: the AI SDK's stop, when the page calls it (docs/resume.md)."""
     try:
-        _, store = _resume_settings()
+        _, store = _resume_settings(request)
         stream_id = await _stream_of_chat(store, request.path_params.get("chat_id", ""))
         await _authorised(request, store, stream_id)
         await store.request_cancel(stream_id)
@@ -86,8 +87,10 @@ async def cancel_ui_stream(request: Request) -> Response:
     return Response(status_code=204)
 
 
-def _resume_settings() -> tuple[Settings, Store]:
+def _resume_settings(request: Request) -> tuple[Settings, Store]:
+    """The settings and store, once the request is counted against its client's request rate."""
     settings = get_settings()
+    limits.limiter.count(client_of(request), settings)
     if settings.resume == "off":
         raise _not_found()
     return settings, get_store(settings)

@@ -74,6 +74,7 @@ class Recorder:
         self._record: RequestRecord | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._drainer: asyncio.Task[None] | None = None
+        self._on_generated: Callable[[], None] | None = None
 
     def add(self, line: bytes, *, last: bool = False) -> bytes:
         if not line:
@@ -117,8 +118,19 @@ class Recorder:
         self._spawn(self._keep_while_leased(pump))
         return True
 
+    def when_generated(self, settle: Callable[[], None]) -> None:
+        """Run `settle` once the answer is over: now, or when a detached answer ends.
+
+        So a detached answer keeps its client's slot, and is charged what it cost, for as long as it runs.
+        """
+        if self._detached and self._pump is not None and not self._pump.done():
+            self._on_generated = settle
+        else:
+            settle()
+
     def cancel(self) -> None:
         if self._pump is not None and not self._pump.done():
+            log.info("stream %s cancelled by its client: upstream closed", self.stream_id)
             self._pump.cancel()
 
     def _pump_ended(self, pump: asyncio.Task[None]) -> None:
@@ -136,6 +148,8 @@ class Recorder:
             if self._drainer is not None:
                 self._drainer.cancel()  # a cancelled pump puts no end on the queue
             self._record.emit()
+        if self._on_generated is not None:
+            self._on_generated()
 
     async def _tell_live_client(self, line: bytes) -> None:
         assert self._queue is not None

@@ -8,6 +8,7 @@ a second app instance sharing the store.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import shutil
@@ -52,7 +53,9 @@ class Route:
 AI_NDJSON = Route("ai-chat-ndjson", "/api/chat/stream", "*/*", NDJSON)
 AI_SSE = Route("ai-chat-sse", "/api/chat/stream", SSE, SSE)
 UI = Route("ui-message", "/api/ui/chat", SSE, SSE)
-ROUTES = [AI_NDJSON, AI_SSE, UI]
+RESPONSES_NDJSON = Route("responses-ndjson", "/api/responses", "*/*", NDJSON)
+RESPONSES_SSE = Route("responses-sse", "/api/responses", SSE, SSE)
+ROUTES = [AI_NDJSON, AI_SSE, UI, RESPONSES_NDJSON, RESPONSES_SSE]
 by_route = pytest.mark.parametrize("route", ROUTES, ids=str)
 
 
@@ -86,7 +89,7 @@ def text_of(events: list[Event]) -> str:
     texts = []
     for event in events:
         data = event.data
-        if isinstance(data, dict) and data.get("type") == "text-delta":
+        if isinstance(data, dict) and data.get("type") in ("text-delta", "response.output_text.delta"):
             texts.append(data["delta"])
         elif isinstance(data, dict) and "delta" in data and isinstance(data["delta"], dict):
             texts.append(data["delta"].get("content", ""))
@@ -102,6 +105,8 @@ def is_end(route: Route, event: Event) -> bool:
     data = event.data
     if route is UI:
         return data == "[DONE]"
+    if route.path == "/api/responses":
+        return data["type"] in ("response.completed", "error")
     return "error" in data or "finish_reason" in data.get("context", {})
 
 
@@ -212,7 +217,7 @@ def test_the_first_line_says_how_to_resume(memory_host: Host, simulator: Simulat
     events = complete_events(route.media_type, response.content)
     info = resume_info(route, events[0])
     assert len(info["streamId"]) >= 22 and len(info["token"]) >= 32  # 128 and 192 random bits
-    expected = f"/api/chat/stream/{info['streamId']}" if route is not UI else None
+    expected = f"{route.path}/{info['streamId']}" if route is not UI else None
     assert info["url"] == expected or info["url"].startswith("/api/ui/chat/chat-")
     assert [e.id for e in events] == list(range(1, len(events) + 1))
 
@@ -346,6 +351,71 @@ def test_a_wrong_token_cannot_cancel(memory_host: Host, simulator: Simulator):
     assert refused.status_code == 404
 
 
+def test_cancel_is_logged_as_a_cancel_not_as_a_client_leaving(memory_host: Host, simulator: Simulator):
+    marker = simulator.rule(tokens=400, token_ms=20)
+    with (
+        httpx.Client(timeout=30) as client,
+        client.stream("POST", f"{memory_host.url}/api/chat/stream", json=AI_NDJSON.body(marker)) as live,
+    ):
+        lines = live.iter_lines()
+        first = json.loads(next(lines))
+        info, request_id = first["context"]["resume"], first["context"]["requestId"]
+        client.post(f"{memory_host.url}{info['url']}/cancel", headers={"X-Resume-Token": info["token"]})
+        assert json.loads([line for line in lines if line][-1])["error"]["code"] == "cancelled"
+    wait_for(lambda: f"stream {info['streamId']} cancelled by its client" in memory_host.log, "the cancel's log line")
+    wait_for(lambda: f'"request_id": "{request_id}"' in memory_host.log, "the request record")
+    assert f"client went away; upstream closed (request {request_id})" not in memory_host.log
+
+
+# --- The per-client limits hold with resume on -----------------------------------------------------
+
+_addresses = (f"127.0.1.{n}" for n in itertools.count(2))
+
+
+def client_from_own_address() -> httpx.Client:
+    """A client of its own: the host keys the limits by the connection's address (chat/limits.py)."""
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=next(_addresses)), timeout=30)
+
+
+@pytest.fixture(scope="module")
+def limited_host(simulator: Simulator) -> Iterator[Host]:
+    limits = {"CHAT_CLIENT_CONCURRENT_STREAMS": "1", "CHAT_CLIENT_REQUESTS_PER_MINUTE": "5"}
+    started = start_host(host_env(simulator, CHAT_RESUME="memory", **limits))
+    yield started
+    stop(started.process)
+
+
+def test_a_detached_answer_holds_its_clients_slot_until_it_ends(limited_host: Host, simulator: Simulator):
+    """Else a client could drop and start streams one after another, each generating on unwatched."""
+    marker = simulator.rule(tokens=1000, token_ms=20)
+    with client_from_own_address() as client:
+        head = complete_events(NDJSON, cut_stream(client, limited_host, AI_NDJSON, AI_NDJSON.body(marker), 400))
+        info = resume_info(AI_NDJSON, head[0])
+        wait_for(lambda: f"stream {info['streamId']})" in limited_host.log, "the host to notice the drop")
+        assert "answer goes on for a resumer" in limited_host.log
+        refused = client.post(f"{limited_host.url}/api/chat/stream", json=AI_NDJSON.body(simulator.rule(tokens=3)))
+        assert refused.status_code == 429 and refused.json()["error"]["code"] == "too_many_streams"
+        client.post(f"{limited_host.url}{info['url']}/cancel", headers={"X-Resume-Token": info["token"]})
+        # The end of the answer is logged after its slot is freed, so once a resume shows it the slot is free.
+        tail = complete_events(NDJSON, resume(client, limited_host, AI_NDJSON, info, head[-1].id).content)
+        assert tail[-1].data["error"]["code"] == "cancelled"
+        admitted = client.post(f"{limited_host.url}/api/chat/stream", json=AI_NDJSON.body(simulator.rule(tokens=3)))
+    assert admitted.status_code == 200
+
+
+def test_resume_and_cancel_requests_count_against_the_request_rate(limited_host: Host):
+    with client_from_own_address() as client, client_from_own_address() as bystander:
+        unknown = f"{limited_host.url}/api/chat/stream/{'A' * 22}"
+        answers = [client.get(unknown, headers={"X-Resume-Token": "t"}).status_code for _ in range(3)]
+        answers += [client.post(f"{unknown}/cancel", headers={"X-Resume-Token": "t"}).status_code for _ in range(2)]
+        limited = client.get(unknown, headers={"X-Resume-Token": "t"})
+        other = bystander.get(unknown, headers={"X-Resume-Token": "t"})
+    assert answers == [404] * 5
+    assert limited.status_code == 429 and limited.json()["error"]["code"] == "too_many_requests"
+    assert int(limited.headers["retry-after"]) > 0
+    assert other.status_code == 404  # another client's quota is its own
+
+
 # --- Off, store down, bounded memory ---------------------------------------------------------------
 
 
@@ -379,17 +449,14 @@ def test_store_unavailable_streams_without_resume_and_says_so(
             f"{store_down_host.url}{route.path}", json=route.body(marker), headers={"Accept": route.accept}
         )
     assert response.status_code == 200
-    text = response.text
-    first = json.loads(text.split("\n")[0].removeprefix("data: "))
-    resume_field = first["messageMetadata"]["resume"] if route is UI else first["context"]["resume"]
-    assert resume_field == {"available": False}
-    content = "".join(
-        (json.loads(line.removeprefix("data: ")).get("delta") or "")
-        if route is UI
-        else json.loads(line.removeprefix("data: "))["delta"].get("content", "")
-        for line in text.split("\n")
-        if line.strip() and line.strip() != "data: [DONE]" and '"delta"' in line
-    )
+    # Without resume, no event carries an id: read the payloads alone.
+    events = [
+        Event(0, line if line == "[DONE]" else json.loads(line))
+        for line in (raw.removeprefix("data: ") for raw in response.text.split("\n"))
+        if line.strip() and not line.startswith("event: ")
+    ]
+    assert resume_info(route, events[0]) == {"available": False}
+    content = text_of(events)
     assert content == REPLY
     assert "resume unavailable for request" in store_down_host.log
 
