@@ -21,8 +21,11 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+import httpx
 
 from dev.simulator import tokenize
 from tests.harness import ROOT, Host, Simulator, _start, free_port, host_env, stop
@@ -58,6 +61,7 @@ class LoadConfig:
     max_requests: int = 100_000
     settle: float = 10.0
     warmup: float = 10.0
+    resume: str = "off"  # CHAT_RESUME of the host under load: off, memory or redis
 
 
 @dataclass
@@ -114,7 +118,9 @@ def judge(response: Response, expected: str, sse: bool) -> tuple[str, str]:
     try:
         text = body.decode("utf-8")
         if sse:
-            events = [json.loads(block[len("data: ") :]) for block in text.split("\n\n") if block.startswith("data: ")]
+            # An event's `data:` line, after its `id:` line when the stream is resumable.
+            data = (line for block in text.split("\n\n") for line in block.split("\n") if line.startswith("data: "))
+            events = [json.loads(line[len("data: ") :]) for line in data]
             complete_framing = text.endswith("\n\n")
         else:
             events = [json.loads(line) for line in text.split("\n") if line.strip()]
@@ -241,12 +247,22 @@ async def _signal_and_wait(host: Host, signum: int, reply: str) -> str:
     raise RuntimeError(f"the host did not answer signal {signum}")
 
 
-async def settled_memory(host: Host, settle: float) -> MemoryReading:
+async def settled_memory(host: Host, settle: float, *, sweep: bool = True) -> MemoryReading:
     await asyncio.sleep(settle)
+    if sweep:
+        await _probe(host)
     stats = dict(part.split("=") for part in (await _signal_and_wait(host, signal.SIGUSR1, "gc-stats")).split()[1:])
     rss = rss_bytes(host.process.pid)
     await _signal_and_wait(host, signal.SIGUSR2, "malloc-trimmed")
     return MemoryReading(rss, rss_bytes(host.process.pid), int(stats["objects"]), int(stats["blocks"]))
+
+
+async def _probe(host: Host) -> None:
+    # With the in-process resume store, a new stream sweeps the logs whose TTL is over: one short
+    # stream (its own log is a few hundred bytes) empties it of the load's answers, as traffic would.
+    async with httpx.AsyncClient(timeout=30) as client:
+        body = {"messages": [{"role": "user", "content": "[probe] Tell me."}]}
+        (await client.post(f"{host.url}{STREAM_PATH}", json=body)).raise_for_status()
 
 
 async def watch_loop_lag(done: asyncio.Event, lags: list[float], period: float = 0.05) -> None:
@@ -303,14 +319,37 @@ def cross_check(sim: Simulator, tally: Tally) -> dict[str, Any]:
     }
 
 
-async def run_load(sim: Simulator, config: LoadConfig, run_id: str) -> dict[str, Any]:
+def redis_pid(url: str) -> int:
+    """The redis-server process listening on `url`'s port, whose CPU the resume cost includes."""
+    port = urlsplit(url).port
+    for entry in Path("/proc").iterdir():
+        try:
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ") if entry.name.isdigit() else b""
+        except OSError:
+            continue
+        if title.startswith(b"redis-server") and f":{port}".encode() in title:
+            return int(entry.name)
+    raise RuntimeError(f"no redis-server process listens on port {port}")
+
+
+async def run_load(sim: Simulator, config: LoadConfig, run_id: str, redis_url: str = "") -> dict[str, Any]:
+    """Hold the streams through one host; with `config.resume` on, every stream is resumable (chat/resume)."""
     replies = make_replies(run_id, config.tokens, config.token_ms)
     add_rules(sim, replies)
-    env = host_env(sim, CHAT_MAX_CONCURRENT_STREAMS=str(max(1000, config.streams * 2)), CHAT_HEARTBEAT_SECONDS="5")
+    env = host_env(
+        sim,
+        CHAT_MAX_CONCURRENT_STREAMS=str(max(1000, config.streams * 2)),
+        CHAT_HEARTBEAT_SECONDS="5",
+        CHAT_RESUME=config.resume,
+        # Shorter than `settle`, so the memory readings find the load's logs expired.
+        CHAT_RESUME_TTL_SECONDS=str(max(1, int(config.settle // 2))),
+        CHAT_REDIS_URL=redis_url,
+    )
     host = start_gc_host(env)
     pid = host.process.pid
+    store_pid = redis_pid(redis_url) if config.resume == "redis" else None
     try:
-        cold = await settled_memory(host, 2.0)
+        cold = await settled_memory(host, 2.0, sweep=False)
 
         # Warm-up at full concurrency: imports, the upstream client and its pool, and the
         # allocator's arenas reach their working size; the baseline is read after it.
@@ -331,16 +370,19 @@ async def run_load(sim: Simulator, config: LoadConfig, run_id: str) -> dict[str,
         load_before = round(os.getloadavg()[0], 2)
         started = time.monotonic()
         host_cpu_before, client_cpu_before = cpu_seconds(pid), _own_cpu()
+        store_cpu_before = cpu_seconds(store_pid) if store_pid else 0.0
         watchers = [asyncio.create_task(sample(started)), asyncio.create_task(watch_loop_lag(done, lags))]
         await hold_streams(host.url, replies, config, config.duration, 2, tally)
         elapsed = time.monotonic() - started
         host_cpu = cpu_seconds(pid) - host_cpu_before
+        store_cpu = cpu_seconds(store_pid) - store_cpu_before if store_pid else 0.0
         client_cpu = _own_cpu() - client_cpu_before
         done.set()
         await asyncio.gather(*watchers)
         after = await settled_memory(host, config.settle)
         check = cross_check(sim, tally)
         tracebacks = host.log.count("Traceback (most recent call last)")
+        resume_unavailable = host.log.count("resume unavailable for request")
     finally:
         stop(host.process)
 
@@ -387,6 +429,7 @@ async def run_load(sim: Simulator, config: LoadConfig, run_id: str) -> dict[str,
     }
     lags_ms = [lag * 1000 for lag in lags]
     result = {
+        "resume": config.resume,
         "streams": config.streams,
         "duration_s": round(elapsed, 1),
         "peak_open_streams": tally.peak_active,
@@ -413,6 +456,11 @@ async def run_load(sim: Simulator, config: LoadConfig, run_id: str) -> dict[str,
         "delivered_chars_per_s": round(tally.content_chars / elapsed),
         "delivered_deltas_per_s": round(tally.content_lines / elapsed),
         "host_cpu_us_per_delta": round(host_cpu * 1e6 / max(1, tally.content_lines), 1),
+        "host_cpu_ms_per_stream": round(host_cpu * 1e3 / max(1, tally.complete), 2),
+        # The store's own CPU (redis-server), counted with the host's in what resume costs.
+        "store_cpu_us_per_delta": round(store_cpu * 1e6 / max(1, tally.content_lines), 1),
+        "store_cpu_ms_per_stream": round(store_cpu * 1e3 / max(1, tally.complete), 2),
+        "streams_without_resume": resume_unavailable,
         "machine_load_average_1min": {"before": load_before, "after": round(os.getloadavg()[0], 2)},
         "host_cpu_percent": round(100 * host_cpu / elapsed, 1),
         "load_generator_cpu_percent": round(100 * client_cpu / elapsed, 1),
@@ -429,6 +477,7 @@ async def run_load(sim: Simulator, config: LoadConfig, run_id: str) -> dict[str,
         and check["upstream_unfinished"] == 0
         and tracebacks == 0
         and returned
+        and resume_unavailable == 0
     )
     return result
 
