@@ -7,9 +7,9 @@ from typing import Any
 ANSWER = ".message.assistant"
 ENDED = ("done", "stopped", "interrupted", "error")
 
-# Records, on every DOM change, the last answer's status line, its thinking section, its shown
-# text (and how much of the Markdown source that is) and how much text had arrived: enough to
-# assert what a reader saw and in which order.
+# Records, on every DOM change, the last answer's status line (and whether it is reconnecting),
+# its thinking section, its shown text (and how much of the Markdown source that is) and how much
+# text had arrived: enough to assert what a reader saw and in which order.
 OBSERVE = """
 () => {
   window.__seen = [];
@@ -21,6 +21,7 @@ OBSERVE = """
     const thinking = item.querySelector('.thinking');
     window.__seen.push({
       state: item.dataset.state,
+      reconnecting: item.dataset.reconnecting === 'true',
       status: status && !status.hidden ? status.querySelector('.status-text').textContent : null,
       thinking: thinking && !thinking.hidden
         ? {label: thinking.querySelector('.thinking-label').textContent, open: thinking.open,

@@ -36,6 +36,9 @@ class DroppingProxy:
             sock.close()
 
     def close(self) -> None:
+        """Refuse new connections (shutdown wakes the accept() a bare close would leave waiting), drop the open ones."""
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         self.drop()
 

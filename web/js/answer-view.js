@@ -6,6 +6,7 @@ import { element, keepPinned, svg } from "./dom.js";
 import { MarkdownView } from "./markdown.js";
 
 const PROCESSING = "Processing your question…";
+export const RECONNECTING = "Reconnecting…";
 
 const seconds = (ms) => Math.max(1, Math.round(ms / 1000));
 
@@ -39,8 +40,19 @@ export class AnswerView {
     this.status.append(element("span", "dots"), this.statusText, this.statusTime);
     this.text = element("div", "answer-text markdown");
     this.textView = new MarkdownView(this.text);
+    // Below the text so far: the connection dropped and the rest is being fetched (resume.js).
+    this.reconnect = element("p", "status reconnecting");
+    this.reconnect.append(element("span", "dots"), element("span", "status-text", RECONNECTING));
+    this.reconnect.hidden = true;
     this.footer = element("div", "answer-footer");
-    body.append(element("h2", "visually-hidden", "Assistant said:"), this.thinking, this.status, this.text, this.footer);
+    body.append(
+      element("h2", "visually-hidden", "Assistant said:"),
+      this.thinking,
+      this.status,
+      this.text,
+      this.reconnect,
+      this.footer,
+    );
     this.item.append(avatar, body);
     this.#timer = setInterval(() => this.#showElapsed(), 1000);
     keepPinned(() => list.append(this.item));
@@ -78,6 +90,16 @@ export class AnswerView {
         this.status.hidden = true;
       }
       this.textView.render(this.#source);
+    });
+  }
+
+  /** Show or hide "Reconnecting…"; while it shows, the waiting line does not. */
+  setReconnecting(on) {
+    keepPinned(() => {
+      this.reconnect.hidden = !on;
+      this.item.dataset.reconnecting = String(on);
+      if (on) this.status.hidden = true;
+      else if (this.item.dataset.state === "pending" && this.#thinkingSince === null) this.status.hidden = false;
     });
   }
 
@@ -130,6 +152,8 @@ export class AnswerView {
     this.item.dataset.state = kind;
     this.item.removeAttribute("aria-busy");
     this.status.hidden = true;
+    this.reconnect.hidden = true;
+    delete this.item.dataset.reconnecting;
     keepPinned(() => {
       this.textView.render(this.#source, { partial: false });
       this.text.hidden = !this.#source;

@@ -1,12 +1,15 @@
-// The page: a conversation kept in memory, sent whole with each question; the answer streamed
-// (or fetched whole) and rendered as sanitized Markdown (markdown.js) — raw HTML from the model
-// never becomes markup.
+// The page: a conversation kept in memory (and in this tab's sessionStorage, for a reload), sent
+// whole with each question; the answer streamed (or fetched whole), resumed after a drop when the
+// server allows it (resume.js), and rendered as sanitized Markdown (markdown.js) — raw HTML from
+// the model never becomes markup.
 
-import { AnswerView, errorNote, plainNote, timingNote } from "./answer-view.js";
+import { AnswerView, RECONNECTING, errorNote, plainNote, timingNote } from "./answer-view.js";
 import { ChatError, completeChat, sessionStateOf, streamChat } from "./chat-client.js";
 import { loadConfig } from "./config.js";
 import { element, keepPinned, scrollToEnd } from "./dom.js";
 import { Pacer } from "./pacer.js";
+import { cancelGeneration, resilientEvents } from "./resume.js";
+import { loadChat, saveChat } from "./saved-chat.js";
 
 const STREAM_PREF = "chat.streaming";
 // The server names the phases; older servers sent their own words ("Generating answer…").
@@ -27,11 +30,18 @@ const ui = {
 
 const state = {
   config: { apiBase: "", framing: "ndjson" },
-  history: [], // [{role, content}] as sent to the API
+  history: [], // [{role, content, state?}]: sent to the API as {role, content}; `state` of an answer as it ended
   sessionState: undefined,
-  turn: null, // the answer being written: {controller, flush()}
+  turn: null, // the answer being written: {controller, flush(), stream: {resume, apiBase} once resumable}
 };
 let configReady = Promise.resolve();
+let leaving = false; // the page is being unloaded: its aborted answer must not overwrite what a reload restores
+
+/** Keep the conversation, and the stream of the answer in flight, for a reload of this tab. */
+function persist() {
+  if (leaving) return;
+  saveChat({ history: state.history, sessionState: state.sessionState, stream: state.turn?.stream ?? null });
+}
 
 // ---- preferences -----------------------------------------------------------------------
 
@@ -138,7 +148,7 @@ function phases(view, reasoningPacer) {
   };
 }
 
-async function streamAnswer(view, messages, controller) {
+async function streamAnswer(view, messages, controller, saved) {
   let finalContext = null;
   let received = "";
   let drained;
@@ -152,17 +162,30 @@ async function streamAnswer(view, messages, controller) {
     reasoningPacer.flush();
     pacer.flush();
   };
-  state.turn.flush = () => {
+  const turn = state.turn;
+  turn.flush = () => {
     flush();
     drained();
   };
+  const apiBase = saved?.apiBase ?? state.config.apiBase;
+  const { framing } = state.config;
+  const signal = controller.signal;
   try {
-    const events = streamChat({
-      apiBase: state.config.apiBase,
-      framing: state.config.framing,
-      messages,
-      sessionState: state.sessionState,
-      signal: controller.signal,
+    const events = resilientEvents({
+      apiBase,
+      framing,
+      signal,
+      open: () => streamChat({ apiBase, framing, messages, sessionState: state.sessionState, signal }),
+      resume: saved?.resume ?? null,
+      onResumable(resume) {
+        turn.stream = { resume, apiBase };
+        persist();
+      },
+      onReconnecting() {
+        view.setReconnecting(true);
+        announce(RECONNECTING);
+      },
+      onReconnected: () => view.setReconnecting(false),
     });
     for await (const event of events) {
       rememberSessionState(event);
@@ -212,19 +235,23 @@ async function completeAnswer(view, messages, controller) {
   return body.context ?? null;
 }
 
-/** Answer the conversation as it stands (its last message is the user's). */
-async function answer() {
+/**
+ * Answer the conversation as it stands (its last message is the user's); with `saved`, the
+ * stream this tab was reading before a reload (`{resume, apiBase}`), picked up where it is.
+ */
+async function answer(saved = null) {
   const view = new AnswerView(ui.messages);
   const controller = new AbortController();
-  const turn = { controller, flush: () => {} };
+  const turn = { controller, flush: () => {}, stream: saved };
   setBusy(turn);
+  persist();
   const history = state.history; // "New chat" replaces it: a late ending must not leak into the next chat
   const messages = history.map(({ role, content }) => ({ role, content }));
-  const streaming = ui.streaming.checked;
+  const streaming = saved !== null || ui.streaming.checked;
   view.item.dataset.mode = streaming ? "stream" : "whole";
   try {
     await configReady;
-    const context = await (streaming ? streamAnswer : completeAnswer)(view, messages, controller);
+    const context = await (streaming ? streamAnswer : completeAnswer)(view, messages, controller, saved);
     // Stop pressed while the last words were still being revealed: the answer is complete.
     if (controller.signal.aborted && !context?.finish_reason) throw new DOMException("stopped", "AbortError");
     if (!view.content) {
@@ -234,14 +261,15 @@ async function answer() {
       if (history === state.history) announce("The model finished without writing an answer.");
       return;
     }
-    history.push({ role: "assistant", content: view.content });
+    history.push({ role: "assistant", content: view.content, state: "done" });
     view.end("done", timingNote(context));
     offerCopy(view);
     if (history === state.history) announce(`Answer: ${view.spokenText}`);
   } catch (error) {
-    if (view.content) history.push({ role: "assistant", content: view.content });
+    const stopped = error?.name === "AbortError";
+    if (view.content) history.push({ role: "assistant", content: view.content, state: stopped ? "stopped" : "interrupted" });
     if (history !== state.history) return; // the chat was cleared meanwhile
-    if (error?.name === "AbortError") {
+    if (stopped) {
       view.end("stopped");
       if (view.content) offerCopy(view);
       announce("Stopped. The partial answer is kept.");
@@ -257,6 +285,7 @@ async function answer() {
     }
   } finally {
     if (state.turn === turn) setBusy(null);
+    persist(); // the stream is over: a reload shows the answer as it ended, and resumes nothing
   }
 }
 
@@ -295,6 +324,12 @@ function stop() {
   if (!turn) return;
   turn.controller.abort();
   turn.flush();
+  if (turn.stream) {
+    // A resumable answer outlives a dropped connection, and an abort looks like one.
+    cancelGeneration(turn.stream.apiBase, turn.stream.resume);
+    turn.stream = null;
+    persist();
+  }
 }
 
 function newChat() {
@@ -303,8 +338,41 @@ function newChat() {
   state.sessionState = undefined;
   ui.messages.replaceChildren();
   ui.empty.hidden = false;
+  persist();
   ui.prompt.focus();
   announce("New chat started.");
+}
+
+/**
+ * After a reload: the conversation as it was, each answer as it ended, and the answer that was
+ * streaming resumed. A question left without an answer (it failed, or the page was reloaded
+ * before the stream could be resumed) offers Retry rather than asking again unbidden.
+ */
+function restore() {
+  const saved = loadChat();
+  if (!saved?.history.length) return;
+  state.history = saved.history;
+  state.sessionState = saved.sessionState;
+  for (const message of saved.history) {
+    if (message.role === "user") {
+      addUserMessage(message.content);
+      continue;
+    }
+    const view = new AnswerView(ui.messages);
+    view.append(message.content);
+    view.end(["stopped", "interrupted"].includes(message.state) ? message.state : "done");
+    offerCopy(view);
+    if (message === saved.history.at(-1) && message.state === "interrupted") offerRetry(view);
+  }
+  if (saved.history.at(-1).role !== "user") return;
+  if (saved.stream) {
+    answer(saved.stream);
+  } else {
+    const view = new AnswerView(ui.messages);
+    view.end("error", plainNote("This question has no answer yet."));
+    offerRetry(view);
+  }
+  scrollToEnd();
 }
 
 // ---- wiring ------------------------------------------------------------------------------
@@ -362,6 +430,13 @@ function wire() {
 
 function main() {
   wire();
+  window.addEventListener("pagehide", () => {
+    leaving = true;
+  });
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted) leaving = false; // back from the back/forward cache: this page goes on
+  });
+  restore();
   configReady = loadConfig().then((config) => {
     state.config = config;
     document.documentElement.dataset.framing = config.framing;

@@ -1,14 +1,20 @@
-// The Microsoft AI Chat Protocol over fetch: one POST, the reply read as a stream.
-// EventSource cannot POST, so SSE is parsed from the same fetch body as NDJSON.
+// The Microsoft AI Chat Protocol over fetch: one POST, the reply read as a stream; and the
+// resume routes (docs/resume.md) that pick a dropped stream up again. EventSource cannot POST,
+// so SSE is parsed from the same fetch body as NDJSON.
 
-/** A failure the page can show: a server error object, an HTTP status, or the network. */
+/**
+ * A failure the page can show: a server error object, an HTTP status, or the network.
+ * `dropped` marks the connection failing (not the server answering): a resumable stream may
+ * have outlived it.
+ */
 export class ChatError extends Error {
-  constructor(code, message, { status = 0, retryAfter = null } = {}) {
+  constructor(code, message, { status = 0, retryAfter = null, dropped = false } = {}) {
     super(message);
     this.name = "ChatError";
     this.code = code;
     this.status = status;
     this.retryAfter = retryAfter;
+    this.dropped = dropped;
   }
 }
 
@@ -35,7 +41,9 @@ export class NdjsonParser {
 
 /**
  * Splits a Server-Sent Events stream into the JSON objects of its `data:` fields. Comment
- * lines (": keep-alive") and other fields are ignored; "[DONE]" is not an object.
+ * lines (": keep-alive") and other fields are ignored; "[DONE]" is not an object. An event's
+ * `id:` becomes the object's `index`, the number NDJSON lines carry themselves, so a resume
+ * reads one field whatever the framing.
  */
 export class SseParser {
   #buffer = "";
@@ -61,12 +69,19 @@ function parseLine(line) {
 
 function parseEvent(block) {
   const data = [];
+  let id = null;
   for (const line of block.split("\n")) {
-    if (line.startsWith("data:")) data.push(line.slice(line.startsWith("data: ") ? 6 : 5));
+    if (line.startsWith("data:")) data.push(fieldValue(line, 5));
+    else if (line.startsWith("id:")) id = fieldValue(line, 3);
   }
   const text = data.join("\n").trim();
-  return text && text !== "[DONE]" ? [parseJson(text)] : [];
+  if (!text || text === "[DONE]") return [];
+  const event = parseJson(text);
+  if (id !== null && /^\d+$/.test(id) && event && typeof event === "object" && !("index" in event)) event.index = Number(id);
+  return [event];
 }
+
+const fieldValue = (line, nameLength) => line.slice(line[nameLength] === " " ? nameLength + 1 : nameLength);
 
 function parseJson(text) {
   try {
@@ -94,23 +109,25 @@ function requestBody(messages, sessionState) {
   return JSON.stringify(body);
 }
 
-async function post(target, body, accept, signal) {
+async function request(target, init) {
   let response;
   try {
-    response = await fetch(target, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", Accept: accept },
-      body,
-      signal,
-      cache: "no-store",
-    });
+    response = await fetch(target, { ...init, cache: "no-store" });
   } catch (error) {
     if (error?.name === "AbortError") throw error;
-    throw new ChatError("network_error", "Could not reach the server. Check your connection and try again.");
+    throw new ChatError("network_error", "Could not reach the server. Check your connection and try again.", {
+      dropped: true,
+    });
   }
   if (!response.ok) throw await httpError(response);
   return response;
 }
+
+function post(target, body, accept, signal) {
+  return request(target, { method: "POST", headers: { "Content-Type": "application/json", Accept: accept }, body, signal });
+}
+
+const acceptOf = (framing) => (framing === "sse" ? "text/event-stream" : "application/x-ndjson");
 
 async function httpError(response) {
   const retryAfter = response.headers.get("retry-after");
@@ -138,8 +155,26 @@ async function httpError(response) {
  * ends without its final line. Aborting `signal` rejects with an AbortError.
  */
 export async function* streamChat({ apiBase = "", framing = "ndjson", messages, sessionState, signal }) {
-  const accept = framing === "sse" ? "text/event-stream" : "application/x-ndjson";
-  const response = await post(url(apiBase, "/api/chat/stream"), requestBody(messages, sessionState), accept, signal);
+  const body = requestBody(messages, sessionState);
+  yield* readEvents(await post(url(apiBase, "/api/chat/stream"), body, acceptOf(framing), signal));
+}
+
+/**
+ * GET a resumable stream's events after the `after`th (docs/resume.md), in the same framing,
+ * then the live ones to its end. 404 (expired, unknown, resume off) is a ChatError with status 404.
+ */
+export async function* resumeChat({ apiBase = "", framing = "ndjson", resume, after, signal }) {
+  const target = `${url(apiBase, resume.url)}?after=${encodeURIComponent(after)}`;
+  const headers = { Accept: acceptOf(framing), "X-Resume-Token": resume.token };
+  yield* readEvents(await request(target, { method: "GET", headers, signal }));
+}
+
+/** Ask the server to stop generating a resumable stream: aborting the fetch alone looks like a drop. */
+export async function cancelChat({ apiBase = "", resume }) {
+  await request(`${url(apiBase, resume.url)}/cancel`, { method: "POST", headers: { "X-Resume-Token": resume.token } });
+}
+
+async function* readEvents(response) {
   // Parse what arrived, not what was asked for: a server may ignore Accept.
   const type = (response.headers.get("content-type") || "").toLowerCase();
   const parser = type.includes("text/event-stream") ? new SseParser() : new NdjsonParser();
@@ -160,7 +195,8 @@ export async function* streamChat({ apiBase = "", framing = "ndjson", messages, 
   } finally {
     reader.cancel().catch(() => {});
   }
-  if (!finished) throw new ChatError("incomplete", "The reply ended before it was finished.");
+  // No final line: bytes were lost on the way (the server ends every stream with one).
+  if (!finished) throw new ChatError("incomplete", "The reply ended before it was finished.", { dropped: true });
 }
 
 /** The next chunk; a connection lost mid-stream (iOS Safari: "Load failed") is a ChatError. */
@@ -169,7 +205,7 @@ async function read(reader) {
     return await reader.read();
   } catch (error) {
     if (error?.name === "AbortError") throw error;
-    throw new ChatError("interrupted", "The connection was lost before the answer was finished.");
+    throw new ChatError("interrupted", "The connection was lost before the answer was finished.", { dropped: true });
   }
 }
 
