@@ -31,6 +31,7 @@ from tests.browser.chat_page import (
 )
 from tests.browser.conftest import WEB, build_web
 from tests.browser.tcp_proxy import DroppingProxy
+from tests.browser.test_streaming import HIDDEN_TAB
 from tests.harness import ROOT, Host, Simulator, host_env, ndjson_events, start_host, stop
 
 OUTPUT = ROOT / "test-results" / "browser"  # ignored by git: screenshots to look at
@@ -223,6 +224,40 @@ def test_reload_mid_answer_restores_the_chat_and_completes_the_answer(page, resu
     assert answer_text(page) == "Noted."
     assert len(held.requests) == 1
     assert page.page_errors == []
+
+
+# Notes the tab's visibility at each resume fetch.
+FETCH_VISIBILITY = """
+() => {
+  window.__resumeFetches = [];
+  const fetch = window.fetch;
+  window.fetch = (url, init) => {
+    if (String(url).includes('after=')) window.__resumeFetches.push(document.visibilityState);
+    return fetch(url, init);
+  };
+}
+"""
+
+
+def test_a_hidden_tab_reconnects_once_it_is_visible_again(page, proxy: DroppingProxy, sim: Simulator) -> None:
+    """iOS kills a background tab's fetch: trying again while hidden would only spend the tries."""
+    page.add_init_script(f"({HIDDEN_TAB})()")
+    page.add_init_script(f"({FETCH_VISIBILITY})()")
+    marker = sim.rule(reply=REPLY, token_ms=30)
+    open_chat(page, proxy.url)
+    send(page, f"Off to the background {marker}")
+    wait_for_text(page, 20)
+    page.evaluate("window.__setVisibility('hidden')")
+    proxy.drop()
+    wait_reconnecting(page)
+    sim.wait_for(marker, lambda r: r["finished"])  # seconds pass: the page, hidden, has not tried
+    assert page.evaluate("window.__resumeFetches") == []
+    assert last_answer(page).get_attribute("data-state") == "streaming"
+
+    page.evaluate("window.__setVisibility('visible')")
+    assert wait_ended(page) == "done"
+    assert answer_text(page) == REPLY
+    assert page.evaluate("window.__resumeFetches") == ["visible"]
 
 
 def test_stop_cancels_the_generation_on_the_server(page, resume_host: Host, sim: Simulator) -> None:
