@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Literal
+from urllib.parse import urlsplit
 
 from chat.errors import ConfigurationError
 
@@ -15,6 +16,7 @@ OpenAIHost = Literal["azure", "local"]
 SystemMessagePolicy = Literal["allow", "drop"]
 UpstreamApi = Literal["responses", "chat_completions"]
 ResumeStore = Literal["off", "memory", "redis"]
+RedisAuth = Literal["url", "entra"]
 
 # Tokens the chat format wraps around each message and the reply, with room to spare.
 MESSAGE_FRAMING_TOKENS = 8
@@ -72,6 +74,7 @@ class Settings:
     resume_max_stream_bytes: int = 1024 * 1024
     resume_max_memory_bytes: int = 64 * 1024 * 1024
     redis_url: str = ""
+    redis_auth: RedisAuth = "url"
     warnings: tuple[str, ...] = ()
 
     def input_token_bound(self, content_bytes: int, messages: int) -> int:
@@ -188,6 +191,7 @@ class Settings:
                 "CHAT_RESUME_MAX_MEMORY_BYTES", _DEFAULTS.resume_max_memory_bytes, minimum=1024
             ),
             redis_url=reader.text("CHAT_REDIS_URL"),
+            redis_auth=reader.choice("CHAT_REDIS_AUTH", ("url", "entra"), "url"),  # type: ignore[arg-type]
             warnings=tuple(warnings),
         )
         if 0 < settings.client_tokens_per_minute < settings.largest_request_tokens:
@@ -198,12 +202,25 @@ class Settings:
             )
         if settings.resume == "redis" and not settings.redis_url:
             reader.problems.append("CHAT_RESUME=redis needs CHAT_REDIS_URL (redis://host:port or rediss://host:port)")
+        if settings.redis_auth == "entra" and _has_credentials(settings.redis_url):
+            reader.problems.append(
+                "CHAT_REDIS_AUTH=entra signs in with the app's Entra ID token: "
+                "CHAT_REDIS_URL must carry no user name or password"
+            )
         if reader.problems:
             raise ConfigurationError("Invalid settings: " + "; ".join(reader.problems))
         return settings
 
 
 _DEFAULTS = Settings()
+
+
+def _has_credentials(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        return bool(parts.username or parts.password)
+    except ValueError:  # a malformed URL: the Redis client names the problem when it connects
+        return False
 
 
 class _Reader:

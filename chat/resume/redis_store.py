@@ -13,12 +13,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 
 from chat.resume.store import Batch, End, StoreUnavailable, StreamMeta
 from chat.settings import Settings
+
+if TYPE_CHECKING:
+    from chat.resume.redis_auth import EntraCredentialProvider
 
 log = logging.getLogger(__name__)
 
@@ -35,22 +38,36 @@ class RedisStore:
     name = "redis"
     batch_seconds = BATCH_SECONDS
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, provider: EntraCredentialProvider | None = None) -> None:
         self._redis = client
+        self._provider = provider
         self._callbacks: list[Callable[[str], None]] = []
         self._listener: asyncio.Task[None] | None = None
         self._subscribed: asyncio.Event | None = None
 
     @classmethod
     def from_url(cls, url: str, settings: Settings) -> RedisStore:
-        client = aioredis.Redis.from_url(
-            url,
-            socket_connect_timeout=1,
-            socket_timeout=MAX_WAIT_SECONDS + 5,
-            health_check_interval=30,
-            max_connections=settings.max_concurrent_streams * 2 + 10,
-        )
-        return cls(client)
+        """The URL's own credentials (a password, or none), or with CHAT_REDIS_AUTH=entra the app's Entra ID token."""
+        options: dict[str, Any] = {
+            "socket_connect_timeout": 1,
+            "socket_timeout": MAX_WAIT_SECONDS + 5,
+            "health_check_interval": 30,
+            "max_connections": settings.max_concurrent_streams * 2 + 10,
+        }
+        if settings.redis_auth != "entra":
+            return cls(aioredis.Redis.from_url(url, **options))
+        from chat.resume.redis_auth import EntraCredentialProvider
+        from chat.upstream import _credential
+
+        provider = EntraCredentialProvider(_credential(settings))
+        # RESP2: on RESP3 redis-py re-AUTHs a subscribed connection while the listener is reading from it
+        # (two readers on one socket); the store moves its subscription to a fresh connection instead.
+        pool = aioredis.ConnectionPool.from_url(url, credential_provider=provider, protocol=2, **options)
+        # Given the provider as well as the pool, the client registers redis-py's re-authentication of the
+        # pool's connections for each new token (Redis.from_url would not).
+        store = cls(aioredis.Redis(connection_pool=pool, credential_provider=provider), provider)
+        provider.on_renewed(store._renew_subscription)
+        return store
 
     async def create(self, stream_id: str, meta: StreamMeta, ttl: float) -> None:
         await self._listen()
@@ -118,7 +135,9 @@ class RedisStore:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
-        await self._redis.aclose()
+        await self._redis.aclose(close_connection_pool=True)
+        if self._provider is not None:
+            await self._provider.close()
 
     async def _listen(self) -> None:
         """Subscribe to cancel requests before this instance's first resumable stream starts.
@@ -127,17 +146,37 @@ class RedisStore:
         streaming without resume, while Redis stays unreachable).
         """
         if self._listener is None or self._listener.done():
-            self._subscribed = asyncio.Event()
-            self._listener = asyncio.create_task(self._cancel_requests(self._subscribed))
+            self._start_listener()
+        if not await self._until_subscribed(1):
+            raise StoreUnavailable("could not subscribe to cancel requests")
+
+    async def _renew_subscription(self) -> None:
+        """After a new Entra token: a subscribed RESP2 connection cannot re-AUTH, and Azure disrupts it when
+        its token expires, so subscribe on a fresh connection (signed in with the new token) and only then
+        drop the old one. A cancel request both hear stops its stream once: stopping a stopped stream does nothing."""
+        old = self._listener
+        if old is None or old.done():
+            return  # the next resumable stream subscribes afresh
+        self._start_listener()
+        await self._until_subscribed(MAX_WAIT_SECONDS)
+        old.cancel()
+
+    def _start_listener(self) -> None:
+        self._subscribed = asyncio.Event()
+        self._listener = asyncio.create_task(self._cancel_requests(self._subscribed))
+
+    async def _until_subscribed(self, seconds: float) -> bool:
+        assert self._listener is not None
         assert self._subscribed is not None
         waiter = asyncio.ensure_future(self._subscribed.wait())
         try:
-            async with asyncio.timeout(1):
+            async with asyncio.timeout(seconds):
                 await asyncio.wait((self._listener, waiter), return_when=asyncio.FIRST_COMPLETED)
+        except TimeoutError:
+            pass
         finally:
             waiter.cancel()
-        if not self._subscribed.is_set():
-            raise StoreUnavailable("could not subscribe to cancel requests")
+        return self._subscribed.is_set()
 
     async def _cancel_requests(self, subscribed: asyncio.Event) -> None:
         try:
@@ -149,7 +188,8 @@ class RedisStore:
                         for callback in self._callbacks:
                             callback(message["data"].decode())
         except aioredis.RedisError as exc:
-            log.warning("resume store: cancel subscription failed or lost (%r)", exc)
+            # redis-py's repr of its errors leaves the message out, and the message is the cause.
+            log.warning("resume store: cancel subscription failed or lost (%s: %s)", type(exc).__name__, exc)
 
 
 def _ms(seconds: float) -> int:
