@@ -118,6 +118,15 @@ param chatReasoningEffort string = 'low'
 @description('Reasoning summaries streamed apart from the answer (CHAT_REASONING_SUMMARY); Responses API only.')
 param chatReasoningSummary string = 'auto'
 
+// ---- Resumable streams ---------------------------------------------------------------------------
+// off: a client that loses its connection loses the answer. memory: answers are kept in each
+// instance's memory, so a resume that lands on another instance finds nothing: one instance only.
+// redis: Azure Managed Redis, shared by every instance, provisioned here and reached keylessly
+// (infra/app/redis.bicep). docs/resume.md says when each is worth it and what it costs.
+@allowed([ 'off', 'memory', 'redis' ])
+@description('Where answers are kept so that a client that lost its connection can resume (CHAT_RESUME); "redis" provisions Azure Managed Redis.')
+param resumeStore string = 'off'
+
 // ---- Cost alert (optional, off by default) ----------------------------------------------------------
 @minValue(0)
 @description('Monthly cost budget on the resource group, in the billing currency; 0 (the default) creates none.')
@@ -146,6 +155,7 @@ var functionAppName = 'func-api-${resourceToken}'
 var deploymentContainerName = 'app-package-${resourceToken}'
 var openAiName = 'oai-${resourceToken}'
 var openAiResourceGroupName = useExistingOpenAi ? existingOpenAiResourceGroup : rg.name
+var useRedis = resumeStore == 'redis'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: 'rg-${environmentName}'
@@ -293,6 +303,19 @@ module web 'br/public:avm/res/web/static-site:0.9.5' = {
   }
 }
 
+// The resume store shared by every instance, when asked for; the app identity (and the developer) may use it.
+module redis 'app/redis.bicep' = if (useRedis) {
+  name: 'redis'
+  scope: rg
+  params: {
+    name: 'redis-${resourceToken}'
+    location: location
+    tags: tags
+    identityPrincipalId: identity.outputs.principalId
+    userPrincipalId: principalId
+  }
+}
+
 var webOrigin = 'https://${web.outputs.defaultHostname}'
 var allowedOrigins = union([ webOrigin ], extraAllowedOrigins)
 
@@ -327,6 +350,11 @@ module api 'app/api.bicep' = {
       // The app's backstop: twice what Flex routes to an instance, answered with 503 beyond (see RESULTS.md).
       CHAT_MAX_CONCURRENT_STREAMS: string(httpPerInstanceConcurrency * 2)
       ALLOWED_ORIGINS: join(allowedOrigins, ',')
+      CHAT_RESUME: resumeStore
+      // With 'redis': the cache's TLS endpoint without a password, and the app signs in with its
+      // identity's Entra ID token (AZURE_CLIENT_ID picks the identity). Empty means unset.
+      CHAT_REDIS_URL: useRedis ? redis.outputs.url : ''
+      CHAT_REDIS_AUTH: useRedis ? 'entra' : ''
     }
   }
 }
@@ -398,5 +426,7 @@ output SERVICE_WEB_URI string = webOrigin
 // apiBase is an origin without /api: "" means the page's own origin (the linked backend).
 output WEB_CONFIG_API_BASE string = linked ? '' : apiOrigin
 output WEB_CONFIG_FRAMING string = linked ? 'sse' : 'ndjson'
+// For `make run` against the deployed cache (with CHAT_RESUME=redis and CHAT_REDIS_AUTH=entra); empty without one.
+output CHAT_REDIS_URL string = useRedis ? redis.outputs.url : ''
 // Read back by main.parameters.json on the next provision, so the budget keeps its start date.
 output AZURE_BUDGET_START_DATE string = budgetAmount > 0 ? budgetStartDate : ''

@@ -3,7 +3,7 @@
 Literals become Python values (str, int, bool, None, dict, list); anything evaluated at deploy time
 keeps its source text in a `Ref` (a name or member access such as `identity.outputs.clientId`) or an
 `Expr` (calls, operators, interpolated strings, loops), so tests can tell `httpsOnly: true` from
-`httpsOnly: someParam`.
+`httpsOnly: someParam`. `evaluate` works out what a parameter value makes of an expression.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ class Resource:
     conditional: bool
     body: dict[str, Any]
     line: int
+    condition: Any = None  # the `if (...)` expression, when conditional
 
 
 @dataclass
@@ -57,6 +58,7 @@ class Module:
     conditional: bool
     body: dict[str, Any]
     line: int
+    condition: Any = None
 
 
 @dataclass
@@ -133,24 +135,26 @@ def load(path: Path) -> Template:
             type_and_version = _string_content(named[1])
             match = _API_VERSION.match(type_and_version)
             resource_type, api_version = (match["type"], match["version"]) if match else (type_and_version, "")
-            body, conditional = _declaration_body(named[-1])
+            body, condition = _declaration_body(named[-1])
             template.resources[_text(named[0])] = Resource(
                 symbol=_text(named[0]),
                 type=resource_type,
                 api_version=api_version,
                 existing=any(child.type == "existing" for child in node.children),
-                conditional=conditional,
+                conditional=condition is not None,
                 body=body,
                 line=node.start_point[0] + 1,
+                condition=condition,
             )
         elif node.type == "module_declaration":
-            body, conditional = _declaration_body(named[-1])
+            body, condition = _declaration_body(named[-1])
             template.modules[_text(named[0])] = Module(
                 symbol=_text(named[0]),
                 source=_string_content(named[1]),
-                conditional=conditional,
+                conditional=condition is not None,
                 body=body,
                 line=node.start_point[0] + 1,
+                condition=condition,
             )
     return template
 
@@ -189,6 +193,67 @@ def value(node: tree_sitter.Node) -> Any:
     return Expr(kind, _text(node))
 
 
+_OPERATORS = {
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "&&": lambda a, b: a and b,
+    "||": lambda a, b: a or b,
+}
+
+
+def evaluate(data: Any, template: Template, params: dict[str, Any]) -> Any:
+    """`data` for these parameter values (the rest at their defaults), as far as that decides it.
+
+    Enough of Bicep to say what a template does for a parameter value: literals, parameters, variables,
+    `!`, `==`, `!=`, `&&`, `||`, `? :` and parentheses. What only a deployment knows (a module's outputs,
+    a function call) comes back as its `Ref` or `Expr`, so a test still sees what it would be.
+    """
+    if isinstance(data, dict):
+        return {key: evaluate(item, template, params) for key, item in data.items()}
+    if isinstance(data, list):
+        return [evaluate(item, template, params) for item in data]
+    if isinstance(data, Ref):
+        if data.text in params:
+            return params[data.text]
+        if data.text in template.params and template.params[data.text].has_default:
+            return evaluate(template.params[data.text].default, template, params)
+        if data.text in template.variables:
+            return evaluate(template.variables[data.text], template, params)
+        return data
+    if isinstance(data, Expr) and data.kind in _EVALUATED:
+        node = _PARSER.parse(f"var x = {data.text}\n".encode()).root_node.named_children[0].named_children[1]
+        return _evaluate_node(node, template, params)
+    return data
+
+
+_EVALUATED = ("ternary_expression", "binary_expression", "unary_expression", "parenthesized_expression")
+
+
+def _evaluate_node(node: tree_sitter.Node, template: Template, params: dict[str, Any]) -> Any:
+    def known(result: Any) -> bool:
+        return isinstance(result, (str, int, bool)) or result is None
+
+    named = node.named_children
+    if node.type == "parenthesized_expression":
+        return _evaluate_node(named[0], template, params)
+    if node.type == "ternary_expression":
+        test = _evaluate_node(named[0], template, params)
+        if isinstance(test, bool):
+            return _evaluate_node(named[1] if test else named[2], template, params)
+    elif node.type == "binary_expression":
+        left, right = (_evaluate_node(child, template, params) for child in named)
+        operator = next(_text(child) for child in node.children if not child.is_named)
+        if operator in _OPERATORS and known(left) and known(right):
+            return _OPERATORS[operator](left, right)
+    elif node.type == "unary_expression" and _text(node.children[0]) == "!":
+        operand = _evaluate_node(named[0], template, params)
+        if isinstance(operand, bool):
+            return not operand
+    else:
+        return evaluate(value(node), template, params)
+    return Expr(node.type, _text(node))
+
+
 def walk_values(data: Any, path: str = "") -> list[tuple[str, Any]]:
     """Every (dotted.path, leaf) pair under a value, lists indexed as [i]."""
     if isinstance(data, dict):
@@ -204,14 +269,15 @@ def walk_values(data: Any, path: str = "") -> list[tuple[str, Any]]:
     return [(path, data)]
 
 
-def _declaration_body(node: tree_sitter.Node) -> tuple[dict[str, Any], bool]:
+def _declaration_body(node: tree_sitter.Node) -> tuple[dict[str, Any], Any]:
+    """The declaration's object, and its `if` condition (None when it has none)."""
     if node.type == "if_statement":
         objects = [child for child in node.named_children if child.type == "object"]
-        return value(objects[-1]), True
+        return value(objects[-1]), value(node.named_children[0])
     if node.type == "for_statement":
         objects = [child for child in node.named_children if child.type == "object"]
-        return (value(objects[-1]) if objects else {}), False
-    return value(node), False
+        return (value(objects[-1]) if objects else {}), None
+    return value(node), None
 
 
 def _decorators(node: tree_sitter.Node) -> dict[str, str]:

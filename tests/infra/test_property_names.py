@@ -39,6 +39,12 @@ MODELS = {
     ),
     "Microsoft.Resources/resourceGroups": ("azure.mgmt.resource.resources.models", "ResourceGroup"),
     "Microsoft.Consumption/budgets": ("azure.mgmt.consumption.models", "Budget"),
+    "Microsoft.Cache/redisEnterprise": ("azure.mgmt.redisenterprise.models", "Cluster"),
+    "Microsoft.Cache/redisEnterprise/databases": ("azure.mgmt.redisenterprise.models", "Database"),
+    "Microsoft.Cache/redisEnterprise/databases/accessPolicyAssignments": (
+        "azure.mgmt.redisenterprise.models",
+        "AccessPolicyAssignment",
+    ),
 }
 
 
