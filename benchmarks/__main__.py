@@ -1,9 +1,9 @@
 """Run the benchmark suite and write benchmarks/RESULTS.md and benchmarks/results/*.png.
 
-    python -m benchmarks            # the full suite, about 13 minutes on 2 cores
-    python -m benchmarks --quick    # fewer points and shorter runs, under 3 minutes
-    python -m benchmarks --only ttft,burst  # some scenarios (micro, ttft, burst, request_cpu, load,
-                                            #   backpressure, cold)
+    python -m benchmarks            # the full suite, about 30 minutes on 2 cores
+    python -m benchmarks --quick    # fewer points and shorter runs, about 8 minutes
+    python -m benchmarks --only ttft,burst  # some scenarios (micro, ttft, burst, request_cpu, profile,
+                                            #   load, backpressure, cold)
     python -m benchmarks --report-only      # re-render RESULTS.md from results/latest.json
 
 It installs what it needs beyond requirements-dev.txt by itself: matplotlib into the venv,
@@ -15,13 +15,14 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import time
 
 from benchmarks._common import BENCH, HELPERS, HTTPTOOLS_ONLY
 
-ALL = ("micro", "ttft", "burst", "request_cpu", "load", "backpressure", "cold")
+ALL = ("micro", "ttft", "burst", "request_cpu", "profile", "load", "backpressure", "cold")
 
 
 def ensure_dependencies() -> None:
@@ -40,7 +41,7 @@ def ensure_dependencies() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer points, shorter runs (under 3 minutes)")
+    parser.add_argument("--quick", action="store_true", help="fewer points, shorter runs (about 8 minutes)")
     parser.add_argument(
         "--only",
         default=",".join(ALL),
@@ -61,6 +62,7 @@ def main() -> None:
     wanted = set(args.only.split(","))
     plan = run.plan(args.quick)
     results: dict = {"machine": run.machine(), "quick": args.quick, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    load_at_start = os.getloadavg()[0]  # other work on the machine skews every figure: say how much there was
     began = time.monotonic()
     if "micro" in wanted:
         from benchmarks import micro
@@ -69,7 +71,10 @@ def main() -> None:
         results["micro"] = micro.run()
         print("  " + micro.describe(results["micro"]).replace("\n", "\n  "), flush=True)
     if "ttft" in wanted:
-        print(f"time to first token: {plan.ttft_rounds} interleaved rounds of direct / function / peer", flush=True)
+        print(
+            f"time to first token: {plan.ttft_rounds} interleaved rounds of direct / function / peer / floors",
+            flush=True,
+        )
         results["ttft"] = run.scenario_ttft(plan.ttft_rounds)
         t = results["ttft"]["ttft_ms"]
         for api in results["ttft"]["apis"]:
@@ -83,6 +88,11 @@ def main() -> None:
             f"CPU per request: {plan.request_cpu_slots} clients, one-delta streams, {plan.request_cpu_s:g}s", flush=True
         )
         results["request_cpu"] = run.scenario_request_cpu(plan.request_cpu_s, plan.request_cpu_slots)
+    if "profile" in wanted:
+        from benchmarks import profile
+
+        print(f"profile (py-spy): function and floors, one-delta streams, {plan.profile_s:g}s each", flush=True)
+        results["profile"] = profile.scenario_profile(plan.profile_s)
     if "load" in wanted:
         print(f"open streams: {len(plan.points)} load points of {plan.duration:g}s", flush=True)
         results["load"] = run.scenario_load(plan.points, plan.duration, plan.ramp, plan.stream_s)
@@ -96,6 +106,7 @@ def main() -> None:
         print(f"cold start: {plan.cold_runs} fresh processes each", flush=True)
         results["cold"] = run.scenario_cold_start(plan.cold_runs)
     results["seconds"] = time.monotonic() - began
+    results["load_average"] = {"start": load_at_start, "end": os.getloadavg()[0]}
     print(f"done in {results['seconds']:.0f}s", flush=True)
 
     if args.label:

@@ -1,8 +1,9 @@
 """The scenarios: each starts its own processes on loopback, drives them, and returns figures.
 
 Processes: the simulator (`benchmarks.simstamp`), the system under test (`benchmarks.worker_host`
-for the function, `benchmarks.peer` for the peer), and the load generator (`benchmarks.loadgen`),
-each in its own process so no two share an event loop. This process only samples /proc.
+for the function, `benchmarks.peer` for the peer, `benchmarks.floor` for the two floors), and the
+load generator (`benchmarks.loadgen`), each in its own process so no two share an event loop.
+This process only samples /proc.
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ APIS = ("responses", "chat_completions")  # the upstream APIs (CHAT_UPSTREAM_API
 DIRECT_PATHS = {"responses": "/openai/v1/responses", "chat_completions": "/openai/v1/chat/completions"}
 DIRECT_KINDS = {"responses": "responses", "chat_completions": "sse"}
 HTTPTOOLS = "function+httptools"  # the what-if: httptools in requirements.txt, so uvicorn's "auto" picks it
+BARE = "bare-relay"  # benchmarks.floor: the least any relay must do, on the worker's stack
+PLATFORM = "platform"  # benchmarks.floor: the worker's web stack alone, lines from memory, no upstream
+FLOORS = (BARE, PLATFORM)
+NO_UPSTREAM = "none"  # the `api` of a system that reads no upstream (the platform floor)
 
 
 def direct_body(api: str) -> str:
@@ -65,6 +70,7 @@ class Proc:
     name: str
     process: subprocess.Popen[bytes]
     url: str = ""
+    pacing: dict[str, float] = field(default_factory=dict)  # the simulator's: ttft_ms, token_ms, tokens
 
     @property
     def pid(self) -> int:
@@ -113,7 +119,9 @@ def start(name: str, args: list[str], env: dict[str, str], timeout: float = 30) 
 
 def start_simulator(ttft_ms: float, token_ms: float, tokens: int) -> Proc:
     args = ["-m", "benchmarks.simstamp", "--ttft-ms", str(ttft_ms), "--token-ms", str(token_ms)]
-    return start("simulator", [*args, "--tokens", str(tokens)], _env(helpers=True))
+    proc = start("simulator", [*args, "--tokens", str(tokens)], _env(helpers=True))
+    proc.pacing = {"ttft_ms": ttft_ms, "token_ms": token_ms, "tokens": tokens}
+    return proc
 
 
 def function_env(simulator: Proc, api: str = "responses", httptools: bool = False, **settings: str) -> dict[str, str]:
@@ -146,6 +154,18 @@ def start_function(
     port = free_port()
     env = function_env(simulator, api, httptools, **settings)
     return start(f"{name}-{api}", ["-m", "benchmarks.worker_host", "--port", str(port), *extra], env)
+
+
+def start_floor(kind: str, simulator: Proc, api: str = "responses", *extra: str) -> Proc:
+    """A floor (`benchmarks.floor`): `platform` paced as the simulator is, `bare-relay` reading it."""
+    args = ["-m", "benchmarks.floor", kind, "--port", str(free_port()), *extra]
+    if kind == PLATFORM:
+        pacing = simulator.pacing
+        args += ["--ttft-ms", str(pacing["ttft_ms"]), "--token-ms", str(pacing["token_ms"])]
+        args += ["--tokens", str(int(pacing["tokens"]))]
+        return start(f"{kind}-{NO_UPSTREAM}", args, _env(False))
+    args += ["--api", api, "--url", simulator.url + DIRECT_PATHS[api], "--body", direct_body(api)]
+    return start(f"{kind}-{api}", args, _env(False))
 
 
 def start_peer(simulator: Proc, api: str = "responses") -> Proc:
@@ -294,23 +314,28 @@ def paired_latencies_ms(results: list[dict[str, Any]], stamps: dict[str, list[in
 def scenario_ttft(rounds: int, apis: tuple[str, ...] = APIS) -> dict[str, Any]:
     """Added time to first token and per-delta latency at one stream at a time, interleaved.
 
-    Per upstream API: the simulator read directly, the function, and the peer, in a fresh random
-    order each round, so drift on a shared machine hits all of them alike.
+    Per upstream API: the simulator read directly, the function, the peer, the bare relay and the
+    platform floor (one process for both APIs: it waits the simulator's TTFT itself), in a fresh
+    random order each round, so drift on a shared machine hits all of them alike.
     """
     sim = start_simulator(ttft_ms=20, token_ms=10, tokens=6)
     procs = [sim]
     try:
+        platform = start_floor(PLATFORM, sim)
+        procs.append(platform)
         targets, names = [], []
         for api in apis:
             function = start_function(sim, api)
             peer = start_peer(sim, api)
-            procs += [function, peer]
-            targets += [direct_target(sim, api), function_target(function), function_target(peer)]
-            names += [f"direct/{api}", f"function/{api}", f"peer/{api}"]
+            bare = start_floor(BARE, sim, api)
+            procs += [function, peer, bare]
+            targets += [direct_target(sim, api), *(function_target(p) for p in (function, peer, bare, platform))]
+            names += [f"{kind}/{api}" for kind in ("direct", "function", "peer", BARE, PLATFORM)]
         run_loadgen({"mode": "ttft", "targets": targets, "rounds": 5}, "ttft-warmup")
         fetch_stamps(sim)
+        fetch_stamps(platform)
         results = run_loadgen({"mode": "ttft", "targets": targets, "rounds": rounds}, "ttft")
-        stamps = fetch_stamps(sim)
+        stamps = {**fetch_stamps(sim), **fetch_stamps(platform)}  # markers are unique per request
         out: dict[str, Any] = {"rounds": rounds, "apis": list(apis), "ttft_ms": {}, "per_chunk_ms": {}, "samples": {}}
         for index, name in enumerate(names):
             mine = [r for r in results if r["target"] == index and r["status"] == 200 and r["first_content"]]
@@ -322,7 +347,7 @@ def scenario_ttft(rounds: int, apis: tuple[str, ...] = APIS) -> dict[str, Any]:
             out.setdefault("errors", {})[name] = rounds - len(mine)
         for api in apis:
             direct = out["ttft_ms"][f"direct/{api}"]
-            for system_ in ("function", "peer"):
+            for system_ in ("function", "peer", *FLOORS):
                 mine = out["ttft_ms"][f"{system_}/{api}"]
                 out["ttft_ms"][f"{system_}_added/{api}"] = {k: mine[k] - direct[k] for k in direct}
         return out
@@ -336,37 +361,38 @@ def scenario_burst(clients: int, tokens: int, apis: tuple[str, ...] = APIS) -> d
 
     Time to first content (connect start to the first content line) p50 through a fresh function
     process versus the simulator read directly, per upstream API; CPU of the function for the burst.
+    The floors too: the bare relay per API, and the platform floor (no upstream) once.
     """
     sim = start_simulator(ttft_ms=0, token_ms=20, tokens=tokens)
     out: dict[str, Any] = {"clients": clients, "tokens": tokens}
+    runs = [(kind, api) for api in apis for kind in ("direct", "function", BARE)] + [(PLATFORM, NO_UPSTREAM)]
     try:
-        for api in apis:
-            for kind in ("direct", "function"):
-                with system(kind, sim, api) as proc:
-                    target = direct_target(sim, api) if proc is None else function_target(proc)
-                    run_loadgen({"mode": "load", "targets": [target], "slots": 4, "duration_s": 0.2}, "warm")
-                    time.sleep(0.5)
-                    cpu0 = cpu_seconds(proc.pid) if proc else 0.0
-                    spec = {"mode": "burst", "targets": [target], "slots": clients, "timeout_s": 120}
-                    results = run_loadgen(spec, f"burst-{kind}-{api}")
-                    cpu = cpu_seconds(proc.pid) - cpu0 if proc else float("nan")
-                ok = [r for r in results if r["status"] == 200 and r["first_content"] and r["complete"]]
-                ttfc = [(r["first_content"] - r["started"]) / 1e6 for r in ok]
-                out[f"{kind}/{api}"] = {
-                    "ttfc_ms": percentiles(ttfc, (50, 90, 99, 100)),
-                    "completed": len(ok),
-                    "cpu_ms_per_request": 1000 * cpu / clients,
-                    "samples": ttfc,
-                }
-                print(
-                    f"  burst {kind}/{api}: TTFC p50 {out[f'{kind}/{api}']['ttfc_ms']['p50']:.0f} ms, "
-                    f"{len(ok)}/{clients} complete",
-                    flush=True,
-                )
-            out[f"added/{api}"] = {
-                k: out[f"function/{api}"]["ttfc_ms"][k] - out[f"direct/{api}"]["ttfc_ms"][k]
-                for k in out[f"direct/{api}"]["ttfc_ms"]
+        for kind, api in runs:
+            with system(kind, sim, api) as proc:
+                target = direct_target(sim, api) if proc is None else function_target(proc)
+                run_loadgen({"mode": "load", "targets": [target], "slots": 4, "duration_s": 0.2}, "warm")
+                time.sleep(0.5)
+                cpu0 = cpu_seconds(proc.pid) if proc else 0.0
+                spec = {"mode": "burst", "targets": [target], "slots": clients, "timeout_s": 120}
+                results = run_loadgen(spec, f"burst-{kind}-{api}")
+                cpu = cpu_seconds(proc.pid) - cpu0 if proc else float("nan")
+            ok = [r for r in results if r["status"] == 200 and r["first_content"] and r["complete"]]
+            ttfc = [(r["first_content"] - r["started"]) / 1e6 for r in ok]
+            out[f"{kind}/{api}"] = {
+                "ttfc_ms": percentiles(ttfc, (50, 90, 99, 100)),
+                "completed": len(ok),
+                "cpu_ms_per_request": 1000 * cpu / clients,
+                "samples": ttfc,
             }
+            print(
+                f"  burst {kind}/{api}: TTFC p50 {out[f'{kind}/{api}']['ttfc_ms']['p50']:.0f} ms, "
+                f"{len(ok)}/{clients} complete",
+                flush=True,
+            )
+        for api in apis:
+            direct = out[f"direct/{api}"]["ttfc_ms"]
+            for kind, key in (("function", f"added/{api}"), (BARE, f"{BARE}_added/{api}")):
+                out[key] = {k: out[f"{kind}/{api}"]["ttfc_ms"][k] - direct[k] for k in direct}
         fetch_stamps(sim)
         return out
     finally:
@@ -374,43 +400,43 @@ def scenario_burst(clients: int, tokens: int, apis: tuple[str, ...] = APIS) -> d
 
 
 def scenario_request_cpu(
-    seconds: float, slots: int, apis: tuple[str, ...] = APIS, kinds: tuple[str, ...] = ("function", HTTPTOOLS)
+    seconds: float, slots: int, apis: tuple[str, ...] = APIS, kinds: tuple[str, ...] = ("function", HTTPTOOLS, BARE)
 ) -> dict[str, Any]:
     """CPU per request: back-to-back one-delta streams from an upstream that answers at once.
 
     The function's CPU over the run divided by the requests it completed; one delta's share (the
     per-delta CPU of the load scenario is ~0.03 ms) is left in, so the figure is an upper bound
-    of opening and closing a stream.
+    of opening and closing a stream. The same for the bare relay per API and the platform floor once.
     """
     sim = start_simulator(ttft_ms=0, token_ms=0, tokens=1)
     out: dict[str, Any] = {"seconds": seconds, "slots": slots}
+    runs = [(kind, api) for api in apis for kind in kinds] + [(PLATFORM, NO_UPSTREAM)]
     try:
-        for api in apis:
-            for kind in kinds:
-                with system(kind, sim, api, "--gc-report") as proc:
-                    assert proc is not None
-                    target = function_target(proc)
-                    run_loadgen({"mode": "load", "targets": [target], "slots": 4, "duration_s": 0.5}, "warm")
-                    time.sleep(0.5)
-                    cpu0, began = cpu_seconds(proc.pid), time.monotonic()
-                    spec = {"mode": "load", "targets": [target], "slots": slots, "duration_s": seconds, "ramp_s": 0}
-                    results = run_loadgen(spec, f"request-cpu-{kind}-{api}")
-                    cpu, wall = cpu_seconds(proc.pid) - cpu0, time.monotonic() - began
-                    fetch_stamps(sim)
-                ok = [r for r in results if r["status"] == 200 and r["complete"]]
-                row = out[f"{kind}/{api}"] = {
-                    "requests": len(results),
-                    "completed": len(ok),
-                    "cpu_ms_per_request": 1000 * cpu / max(1, len(ok)),
-                    "requests_per_s": len(ok) / wall,
-                    "cpu_util": cpu / wall,
-                    "gc": _gc_report(LOGS / f"{kind}-{api}.log"),
-                }
-                print(
-                    f"  request CPU {kind}/{api}: {row['cpu_ms_per_request']:.2f} ms/request "
-                    f"({len(ok)} requests, {row['requests_per_s']:.0f}/s, CPU {row['cpu_util']:.0%})",
-                    flush=True,
-                )
+        for kind, api in runs:
+            with system(kind, sim, api, "--gc-report") as proc:
+                assert proc is not None
+                target = function_target(proc)
+                run_loadgen({"mode": "load", "targets": [target], "slots": 4, "duration_s": 0.5}, "warm")
+                time.sleep(0.5)
+                cpu0, began = cpu_seconds(proc.pid), time.monotonic()
+                spec = {"mode": "load", "targets": [target], "slots": slots, "duration_s": seconds, "ramp_s": 0}
+                results = run_loadgen(spec, f"request-cpu-{kind}-{api}")
+                cpu, wall = cpu_seconds(proc.pid) - cpu0, time.monotonic() - began
+                fetch_stamps(sim)
+            ok = [r for r in results if r["status"] == 200 and r["complete"]]
+            row = out[f"{kind}/{api}"] = {
+                "requests": len(results),
+                "completed": len(ok),
+                "cpu_ms_per_request": 1000 * cpu / max(1, len(ok)),
+                "requests_per_s": len(ok) / wall,
+                "cpu_util": cpu / wall,
+                "gc": _gc_report(LOGS / f"{kind}-{api}.log"),
+            }
+            print(
+                f"  request CPU {kind}/{api}: {row['cpu_ms_per_request']:.2f} ms/request "
+                f"({len(ok)} requests, {row['requests_per_s']:.0f}/s, CPU {row['cpu_util']:.0%})",
+                flush=True,
+            )
         return out
     finally:
         sim.stop()
@@ -422,8 +448,12 @@ def system(kind: str, sim: Proc, api: str = "responses", *extra: str):
     if kind == "direct":
         yield None
         return
-    httptools = kind == HTTPTOOLS
-    proc = start_peer(sim, api) if kind == "peer" else start_function(sim, api, kind, httptools, *extra)
+    if kind in FLOORS:
+        proc = start_floor(kind, sim, api, *extra)
+    elif kind == "peer":
+        proc = start_peer(sim, api)
+    else:
+        proc = start_function(sim, api, kind, kind == HTTPTOOLS, *extra)
     try:
         yield proc
     finally:
@@ -436,10 +466,12 @@ def load_point(
     """`streams` open streams at `tps` tokens/s each, closed loop, for `duration` seconds."""
     with system(kind, sim, api) as proc:
         target = direct_target(sim, api) if proc is None else function_target(proc)
+        # The platform floor sends its own lines, so it notes their times itself; the rest the simulator does.
+        stamper = proc if kind == PLATFORM and proc is not None else sim
         # Warm up: the first request builds the client and fills the connection pool.
         run_loadgen({"mode": "load", "targets": [target], "slots": 4, "duration_s": 0.1, "ramp_s": 0}, "warm")
         time.sleep(0.5)
-        fetch_stamps(sim)
+        fetch_stamps(stamper)
         idle_rss = rss_bytes(proc.pid) if proc else 0
         spec = {
             "mode": "load",
@@ -452,7 +484,7 @@ def load_point(
         sampler = Sampler(proc.pid if proc else sim.pid, helpers=() if proc is None else (sim.pid,))
         with sampler:
             results = run_loadgen(spec, f"load-{kind}-{api}-{streams}-{tps:g}", sampler)
-        stamps = fetch_stamps(sim)
+        stamps = fetch_stamps(stamper)
     began = min(r["started"] for r in results)
     # The window: every slot has started and passed its first token; starts stop at its end.
     t0 = began + int((ramp + 1.5) * 1e9)
@@ -781,6 +813,7 @@ class Plan:
     burst_tokens: int = 8
     request_cpu_s: float = 8.0
     request_cpu_slots: int = 8
+    profile_s: float = 8.0
 
 
 R, C = "responses", "chat_completions"
@@ -800,12 +833,16 @@ def plan(quick: bool) -> Plan:
                 ("function", 500, 50, R),
                 ("function", 500, 50, C),
                 ("peer", 500, 50, R),
+                (BARE, 100, 50, R),
+                (BARE, 500, 50, R),
+                (PLATFORM, 500, 50, NO_UPSTREAM),
             ],
             cold_runs=2,
             bp_streams=4,
             bp_tokens=200_000,
             bp_pause=4.0,
             request_cpu_s=4.0,
+            profile_s=4.0,
         )
     sweep = [100, 250, 400, 500, 750, 1000, 1500, 2000]
     points = [("direct", n, 50, R) for n in (100, 500, 1000, 2000)]
@@ -813,6 +850,9 @@ def plan(quick: bool) -> Plan:
     points += [("direct", 500, 50, C), ("function", 500, 50, C), ("function", 1000, 50, C)]
     points += [("peer", n, 50, R) for n in (100, 500, 1000)]
     points += [("function+httptools", n, 50, R) for n in (500, 1000, 2000)]
+    # The floors (benchmarks.floor): what the same worker stack holds with no app code in it.
+    points += [(BARE, n, 50, R) for n in (100, 250, 400, 500, 750, 1000)]
+    points += [(PLATFORM, n, 50, NO_UPSTREAM) for n in (100, 250, 400, 500, 1000)]
     points += [("function", 500, 30, R), ("function", 500, 100, R), ("direct", 500, 100, R)]
     return Plan(quick=False, ttft_rounds=200, duration=15, ramp=3, stream_s=6, points=points, cold_runs=5)
 

@@ -16,6 +16,7 @@ proxy_worker/start_worker.py` and `dispatcher.py`, with the runtime `azure-funct
 Not repeated: the gRPC hop and the runtime's `invocation_request` per call (its `HttpCoordinator`
 pairs the proxied request with the host's invocation message); the catch-all route here calls the
 function directly. `python -m dev.host` runs the whole runtime path behind an emulated host.
+`benchmarks.floor` serves its two no-app floors through the same `serve()`.
 
     python -m benchmarks.worker_host --port 7071
 """
@@ -71,7 +72,10 @@ class QueuedLogHandler(logging.Handler):
             self.messages.get()
 
 
-def _routes(prefix: str) -> dict[tuple[str, str], Callable[..., Awaitable[Any]]]:
+Routes = dict[tuple[str, str], Callable[[Request], Awaitable[Any]]]
+
+
+def app_routes(prefix: str) -> Routes:
     """(method, path) -> the function, from the app's own index (its routes have no parameters)."""
     import function_app
 
@@ -84,14 +88,14 @@ def _routes(prefix: str) -> dict[tuple[str, str], Callable[..., Awaitable[Any]]]
     return routes
 
 
-async def _serve(port: int) -> None:
+async def _serve(port: int, make_routes: Callable[[str], Routes]) -> None:
     from azurefunctions.extensions.http.fastapi import WebApp, WebServer
     from fastapi.responses import Response
 
     loop = asyncio.get_running_loop()
     loop.set_task_factory(lambda loop, coro, context=None, **kw: ContextEnabledTask(coro, loop, context, **kw))
     prefix = json.loads((ROOT / "host.json").read_text())["extensions"]["http"]["routePrefix"]
-    routes = _routes(prefix)
+    routes = make_routes(prefix)  # inside the loop, with the task factory set, as the worker indexes the app
     web_app = WebApp()
 
     async def catch_all(req: Request) -> Any:  # the runtime's catch-all takes FastAPI's Request too
@@ -136,12 +140,16 @@ def _report_gc() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+def arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options every process served this way takes (the function's and the floors')."""
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     parser.add_argument("--gc-report", action="store_true", help="print the time spent in garbage collection at exit")
-    args = parser.parse_args()
+    return parser
+
+
+def serve(args: argparse.Namespace, make_routes: Callable[[str], Routes]) -> None:
+    """Serve `make_routes(prefix)` the way the 3.13 worker serves the function app, until stopped."""
     if args.gc_report:
         _report_gc()
     raise_fd_limit()
@@ -150,7 +158,11 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, handlers=[QueuedLogHandler()])
     if args.loop == "uvloop" and not use_uvloop():
         raise SystemExit("uvloop is not installed: the 3.13 worker runs on it (pip install -r requirements-dev.txt)")
-    asyncio.run(_serve(args.port))
+    asyncio.run(_serve(args.port, make_routes))
+
+
+def main() -> None:
+    serve(arguments(argparse.ArgumentParser()).parse_args(), app_routes)
 
 
 if __name__ == "__main__":
