@@ -46,7 +46,8 @@ from tests.integration.test_resume import (
 )
 
 RESOURCE = "https://redis.azure.com"
-ADMIN = ("admin", secrets.token_urlsafe(16))
+ADMIN = ("admin", secrets.token_urlsafe(16))  # the test's own user, to set the ACLs
+KEYHOLDER = ("keyholder", secrets.token_urlsafe(16))  # a user with a password, for today's URL form
 
 
 @dataclass
@@ -145,6 +146,9 @@ def redis_with_acls() -> Iterator[tuple[str, redis.Redis]]:
         setup.acl_setuser(
             ADMIN[0], enabled=True, passwords=[f"+{ADMIN[1]}"], keys=["~*"], channels=["*"], commands=["+@all"]
         )
+        setup.acl_setuser(
+            KEYHOLDER[0], enabled=True, passwords=[f"+{KEYHOLDER[1]}"], keys=["~*"], channels=["*"], commands=["+@all"]
+        )
         setup.acl_setuser("default", enabled=False)
         setup.close()
         admin = redis.Redis.from_url(url, username=ADMIN[0], password=ADMIN[1])
@@ -196,7 +200,7 @@ def hosts(
         identity = identities.add(name, make())
         if name == "wrong-oid":  # a token Redis has never been told of
             identities.admin.acl_deluser(identity.oid)
-    with_password = url.replace("redis://", f"redis://{ADMIN[0]}:{ADMIN[1]}@")
+    with_password = url.replace("redis://", f"redis://{KEYHOLDER[0]}:{KEYHOLDER[1]}@")
     envs["password"] = host_env(simulator, CHAT_RESUME="redis", CHAT_REDIS_URL=with_password)
     with ThreadPoolExecutor(len(envs)) as pool:
         started = dict(zip(envs, pool.map(start_host, envs.values()), strict=True))
@@ -229,7 +233,7 @@ def test_a_url_with_a_password_keeps_todays_behaviour(
 ):
     asked = {client_id: len(identity.served) for client_id, identity in identities.identities.items()}
     cut_and_resume(hosts["password"], hosts["password"], simulator, AI_NDJSON, 6000)
-    assert connections_of(redis_with_acls[1], ADMIN[0])
+    assert connections_of(redis_with_acls[1], KEYHOLDER[0]), "signed in with the URL's user and password"
     assert {client_id: len(identity.served) for client_id, identity in identities.identities.items()} == asked
 
 
