@@ -56,10 +56,10 @@ class RedisStore:
         }
         if settings.redis_auth != "entra":
             return cls(aioredis.Redis.from_url(url, **options))
+        from chat.identity import credential
         from chat.resume.redis_auth import EntraCredentialProvider
-        from chat.upstream import _credential
 
-        provider = EntraCredentialProvider(_credential(settings))
+        provider = EntraCredentialProvider(credential(settings))
         # RESP2: on RESP3 redis-py re-AUTHs a subscribed connection while the listener is reading from it
         # (two readers on one socket); the store moves its subscription to a fresh connection instead.
         pool = aioredis.ConnectionPool.from_url(url, credential_provider=provider, protocol=2, **options)
@@ -182,9 +182,10 @@ class RedisStore:
         try:
             async with self._redis.pubsub() as pubsub:
                 await pubsub.subscribe(CANCEL_CHANNEL)
-                subscribed.set()
                 async for message in pubsub.listen():
-                    if message.get("type") == "message":
+                    if message.get("type") == "subscribe":
+                        subscribed.set()  # confirmed by Redis (an ACL may refuse it): cancels reach us from now on
+                    elif message.get("type") == "message":
                         for callback in self._callbacks:
                             callback(message["data"].decode())
         except aioredis.RedisError as exc:

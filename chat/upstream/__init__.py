@@ -35,6 +35,7 @@ from chat import errors
 from chat.conversation import Conversation
 from chat.errors import ChatError, ConfigurationError
 from chat.events import Event
+from chat.identity import credential
 from chat.settings import Settings, get_settings
 from chat.upstream import chat_completions, responses
 from chat.upstream.sse import data_payloads
@@ -241,19 +242,10 @@ def build_upstream(settings: Settings) -> Upstream:
     return Upstream(settings, client, http_client, APIS[settings.upstream_api], token)
 
 
-def _credential(settings: Settings) -> Any:
-    """The app's user-assigned managed identity in Azure; `az login` (or any developer credential) locally."""
-    from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
-
-    if settings.azure_client_id:
-        return ManagedIdentityCredential(client_id=settings.azure_client_id)
-    return DefaultAzureCredential(exclude_interactive_browser_credential=True)
-
-
 def _token_provider(settings: Settings) -> Callable[[], Awaitable[str]]:
     from azure.identity.aio import get_bearer_token_provider
 
-    return get_bearer_token_provider(_credential(settings), AZURE_SCOPE)
+    return get_bearer_token_provider(credential(settings), AZURE_SCOPE)
 
 
 @cache

@@ -58,7 +58,7 @@ def test_keyless_client_uses_a_token_provider_not_a_key():
 
 
 def test_managed_identity_is_chosen_when_a_client_id_is_set():
-    from chat.upstream import _credential
+    from chat.identity import credential
 
-    assert type(_credential(Settings(azure_client_id="abc"))).__name__ == "ManagedIdentityCredential"
-    assert type(_credential(Settings())).__name__ == "DefaultAzureCredential"
+    assert type(credential(Settings(azure_client_id="abc"))).__name__ == "ManagedIdentityCredential"
+    assert type(credential(Settings())).__name__ == "DefaultAzureCredential"
