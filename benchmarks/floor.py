@@ -21,8 +21,9 @@ reads them unchanged. What is left out is the app: whatever either costs, the ap
   uses, with its cheap options and an unlimited connector) made at start; per request, the
   client's messages spliced into the very body the app sends upstream (`--body`, from
   `benchmarks.run.direct_body`) and POSTed to the simulator's v1 endpoint, SSE `data:` lines
-  split from each read, each event msgspec-decoded and each text delta written as a content
-  line. No limits, telemetry, SDK, httpx2, heartbeats, queue, retries or error mapping.
+  split from each read, each event msgspec-decoded, each text delta encoded as a content line,
+  and a read's lines written at once as one chunk (as the function writes lines already
+  waiting). No limits, telemetry, SDK, httpx2, heartbeats, queue, retries or error mapping.
 
     python -m benchmarks.floor platform --port 7073 --ttft-ms 20 --token-ms 20 --tokens 300
     python -m benchmarks.floor bare-relay --port 7074 --api responses \\
@@ -154,11 +155,14 @@ def bare_relay_routes(api: str, url: str, body: str) -> Callable[[str], Routes]:
             async for data in response.content.iter_any():
                 split = (pending + data).split(b"\n")
                 pending = split.pop()
+                out = b""
                 for line in split:
                     if line.startswith(b"data:"):
                         text = text_of(line[5:].strip())
                         if text:
-                            yield content_line(text)
+                            out += content_line(text)
+                if out:
+                    yield out
             yield CLOSING
         finally:
             # Dropping a connection not read to its end is what stops the model when the client leaves.

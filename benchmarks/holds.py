@@ -27,11 +27,22 @@ def _close(value: float, limit: float) -> str:
     )
 
 
-def verdict(limit: float, fn: float, bare: float | None, platform: float | None, show: Callable[[float], str]) -> str:
+PER_WRITE = "writing each delta as it comes"  # what the platform floor's per-delta figure assumes
+
+
+def verdict(
+    limit: float,
+    fn: float,
+    bare: float | None,
+    platform: float | None,
+    show: Callable[[float], str],
+    condition: str = "",
+) -> str:
     """For a goal `< limit`: met, held by the platform, held by the least relay, or missed by the app's share.
 
     `platform` is given only where the platform floor's figure bounds the function's (for the burst
     it does not: with no upstream to wait for, its time to first content is not an 'added' time).
+    `condition` is what the bound assumes of an app, if anything.
     """
     if fn < limit:
         return f"Met: the function is at {show(fn)}, under {show(limit)}."
@@ -39,11 +50,14 @@ def verdict(limit: float, fn: float, bare: float | None, platform: float | None,
         return "Not met; no floor was measured in this run, so these figures do not say what holds it."
     share = fn - bare
     app = f"The app's own share on top of the least relay is {show(share)} ({share / fn:.0%} of the function's)."
+    if share <= 0:
+        app = f"The function is {show(-share)} under the least relay here: no share of the app's shows in this run."
     if platform is not None and platform >= limit:
         return (
-            f"Held by the platform: the worker's web stack alone, with no upstream and no app code, is at "
-            f"{show(platform)}, past the {show(limit)} goal{_close(platform, limit)}, so no app served this way meets "
-            f"it. {app}"
+            f"Held by the platform: the worker's web stack alone, with no upstream and no app code"
+            f"{', ' + condition if condition else ''}, is at {show(platform)}, past the {show(limit)} goal"
+            f"{_close(platform, limit)}, so no app served this way meets it"
+            f"{' when ' + condition if condition else ''}. {app}"
         )
     if bare >= limit:
         alone = f" (the web stack alone: {show(platform)})" if platform is not None else ""
@@ -74,7 +88,9 @@ def cpu_bound(points: list[dict[str, Any]], tps: float = 50) -> tuple[float, flo
     """(streams, ms per 1,000 deltas): how many streams one core covers at `tps`, at the system's cheapest point.
 
     A loop cannot do more than one core of work, and per-request work only adds, so no load the
-    system was measured at says it could hold more; the cheapest point is the kindest figure.
+    system was measured at says it could hold more; the cheapest point is the kindest figure. For
+    the platform floor every delta is one write (its lines are due 20 ms apart), as for any relay
+    that is keeping up; only one already behind can fold several deltas into a write.
     """
     costs = [p["cpu_ms_per_1000"] for p in points if p.get("cpu_ms_per_1000", math.nan) > 0]
     if not costs:
@@ -104,9 +120,10 @@ def streams_verdict(fn: tuple[str, float, float], bare: tuple | None, platform_c
     if platform_cap is not None and platform_cap[0] < goal:
         return (
             f"Held by the platform: the worker's web stack alone, with no upstream and no app code, spends "
-            f"{platform_cap[1]:.0f} ms of CPU per 1,000 deltas at its cheapest, so one core covers at most "
-            f"{platform_cap[0]:.0f} streams at 50 tok/s{_close(platform_cap[0], goal)}, short of {goal}; the least "
-            f"relay passes {LATENCY_LIMIT_MS:g} ms p99 at {bare[0]}; {cost}."
+            f"{platform_cap[1]:.0f} ms of CPU per 1,000 deltas at its cheapest, one write each, so one core covers "
+            f"at most {platform_cap[0]:.0f} streams at 50 tok/s {PER_WRITE}"
+            f"{_close(platform_cap[0], goal)}, short of {goal}; the least relay passes {LATENCY_LIMIT_MS:g} ms p99 "
+            f"at {bare[0]}; {cost}."
         )
     if held(bare) is False:
         alone = f" (the web stack alone covers at most {platform_cap[0]:.0f} by CPU)" if platform_cap else ""
@@ -166,7 +183,7 @@ def rows(results: dict[str, Any]) -> list[list[str]]:
             bare = by_kind["bare-relay"].get(n, {}).get("cpu_ms_per_1000")
             plat = by_kind["platform"].get(n, {}).get("cpu_ms_per_1000")
             goal = f"CPU per 1,000 deltas < 30 ms ({n} streams at 50 tok/s, Responses)"
-            out.append(_row(goal, 30, fn, bare, plat, plat, ms(0)))
+            out.append(_row(goal, 30, fn, bare, plat, plat, ms(0), condition=PER_WRITE))
     fn_b = _bounds(_points(results, "function"))
     if fn_b is not None:
         bare_b = _bounds(_points(results, "bare-relay"))
@@ -196,6 +213,7 @@ def _row(
     plat_bound: float | None,
     show: Callable[[float], str],
     plat_note: str = "",
+    condition: str = "",
 ) -> list[str]:
     plat_text = "–" if plat is None else show(plat) + (f" ({plat_note})" if plat_note else "")
     share = "–" if bare is None else show(fn - bare)
@@ -205,7 +223,7 @@ def _row(
         "–" if bare is None else show(bare),
         plat_text,
         share,
-        verdict(limit, fn, bare, plat_bound, show),
+        verdict(limit, fn, bare, plat_bound, show, condition),
     ]
 
 
