@@ -1,6 +1,6 @@
 """Run the benchmark suite and write benchmarks/RESULTS.md and benchmarks/results/*.png.
 
-    python -m benchmarks            # the full suite, about 30 minutes on 2 cores
+    python -m benchmarks            # the full suite, about 32 minutes on 2 cores
     python -m benchmarks --quick    # fewer points and shorter runs, about 8 minutes
     python -m benchmarks --only ttft,burst  # some scenarios (micro, ttft, burst, request_cpu, profile,
                                             #   load, backpressure, cold)
@@ -81,8 +81,12 @@ def main() -> None:
             added, peer = t[f"function_added/{api}"]["p50"], t[f"peer_added/{api}"]["p50"]
             print(f"  {api}: added TTFT p50 {added:.2f} ms (peer {peer:.2f} ms)", flush=True)
     if "burst" in wanted:
-        print(f"burst: {plan.burst_clients} streams of {plan.burst_tokens} deltas opened at once", flush=True)
-        results["burst"] = run.scenario_burst(plan.burst_clients, plan.burst_tokens)
+        print(
+            f"burst: {plan.burst_clients} streams of {plan.burst_tokens} deltas opened at once, "
+            f"{plan.burst_repeats} time(s) per system",
+            flush=True,
+        )
+        results["burst"] = run.scenario_burst(plan.burst_clients, plan.burst_tokens, repeats=plan.burst_repeats)
     if "request_cpu" in wanted:
         print(
             f"CPU per request: {plan.request_cpu_slots} clients, one-delta streams, {plan.request_cpu_s:g}s", flush=True

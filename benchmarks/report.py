@@ -426,18 +426,27 @@ def _burst_section(results: dict[str, Any], add: Any) -> None:
         "simulator's), so its whole TTFC is the worker's web stack's and it has no 'added' row."
     )
     add("")
-    add("| | p50 ms | p90 | p99 | max | complete | CPU ms per request |")
-    add("|---|---|---|---|---|---|---|")
+    repeats = burst.get("repeats", 1)
+    if repeats > 1:
+        add(
+            f"Each burst ran {repeats} times, each on a fresh process; percentiles are over the pooled clients, and "
+            "the last column gives each burst's own p50, which shows how much one burst varies on this machine."
+        )
+        add("")
+    add("| | p50 ms | p90 | p99 | max | complete | CPU ms per request | p50 of each burst |")
+    add("|---|---|---|---|---|---|---|---|")
 
     def burst_row(label: str, row: dict[str, Any], cpu: bool = True) -> None:
         q = row["ttfc_ms"]
+        each = ", ".join(f"{v:.0f}" for v in row.get("p50_each_ms", []))
         add(
             f"| {label} | {q['p50']:.0f} | {q['p90']:.0f} | {q['p99']:.0f} | {q['p100']:.0f} | "
-            f"{row['completed']}/{burst['clients']} | {_fmt(row['cpu_ms_per_request']) if cpu else '–'} |"
+            f"{row['completed']}/{burst['clients'] * repeats} | {_fmt(row['cpu_ms_per_request']) if cpu else '–'} | "
+            f"{each} |"
         )
 
     def added_row(label: str, q: dict[str, float]) -> None:
-        add(f"| {label} | {q['p50']:.0f} | {q['p90']:.0f} | {q['p99']:.0f} | {q['p100']:.0f} | | |")
+        add(f"| {label} | {q['p50']:.0f} | {q['p90']:.0f} | {q['p99']:.0f} | {q['p100']:.0f} | | | |")
 
     for key in (k for k in burst if k.startswith("added/")):
         api = key.split("/", 1)[1]
@@ -784,7 +793,7 @@ def _method_section(results: dict[str, Any], add: Any) -> None:
     add("### Reproduce")
     add("")
     add("```")
-    add("make bench                               # = .venv/bin/python -m benchmarks (full, ~30 min)")
+    add("make bench                               # = .venv/bin/python -m benchmarks (full, ~32 min)")
     add(".venv/bin/python -m benchmarks --quick   # about 8 min; writes RESULTS-quick.md")
     add(".venv/bin/python -m benchmarks --only ttft,burst --label try  # some scenarios, saved to results/history")
     add(".venv/bin/python -m benchmarks.levers --api responses        # CPU per upstream call, SDK paths vs the app's")
