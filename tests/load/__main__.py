@@ -9,7 +9,7 @@ memory, and redis on Debian's redis-server), and the table gives what resume cos
 per stream against off. Prints a table, writes tests/load/results.json, and exits 1 when a check
 failed. Every loop is bounded in time and count and all traffic stays on 127.0.0.1.
 
-    python -m tests.load                          # 500 streams for 60 s, resume off, memory, redis
+    python -m tests.load                          # 150 streams for 60 s, resume off, memory, redis
     python -m tests.load --streams 1000 --duration 120 --resume off
 """
 

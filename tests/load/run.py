@@ -50,7 +50,7 @@ class Reply:
 
 @dataclass
 class LoadConfig:
-    streams: int = 500
+    streams: int = 150  # what one local host process relays at 40 tokens/s within a core (docs/resilience.md)
     duration: float = 60.0
     ramp: float = 5.0
     tokens: int = 120
