@@ -326,20 +326,26 @@ def test_cancel_closes_the_upstream_at_once_on_any_instance(redis_hosts, simulat
     assert [e.id for e in head + tail] == list(range(1, len(head + tail) + 1))
 
 
-def test_cancel_of_a_live_stream_ends_it_with_an_error_line(memory_host: Host, simulator: Simulator):
+def test_cancel_of_a_live_stream_ends_it_with_an_error_line_and_is_logged_as_a_cancel(
+    memory_host: Host, simulator: Simulator
+):
     marker = simulator.rule(tokens=400, token_ms=20)
     with (
         httpx.Client(timeout=30) as client,
         client.stream("POST", f"{memory_host.url}/api/chat/stream", json=AI_NDJSON.body(marker)) as live,
     ):
         lines = live.iter_lines()
-        info = json.loads(next(lines))["context"]["resume"]
+        first = json.loads(next(lines))
+        info, request_id = first["context"]["resume"], first["context"]["requestId"]
         with httpx.Client(timeout=30) as other:
             cancelled = other.post(f"{memory_host.url}{info['url']}/cancel", headers={"X-Resume-Token": info["token"]})
         assert cancelled.status_code == 204
         rest = [json.loads(line) for line in lines if line]
     assert rest[-1]["error"]["code"] == "cancelled"
     assert simulator.wait_for(marker, lambda r: r["ended_at"] is not None)["closed_early"]
+    wait_for(lambda: f"stream {info['streamId']} cancelled by its client" in memory_host.log, "the cancel's log line")
+    wait_for(lambda: f'"request_id": "{request_id}"' in memory_host.log, "the request record")
+    assert f"client went away; upstream closed (request {request_id})" not in memory_host.log
 
 
 def test_a_wrong_token_cannot_cancel(memory_host: Host, simulator: Simulator):
@@ -349,22 +355,6 @@ def test_a_wrong_token_cannot_cancel(memory_host: Host, simulator: Simulator):
         info = resume_info(AI_NDJSON, complete_events(NDJSON, response.content)[0])
         refused = client.post(f"{memory_host.url}{info['url']}/cancel", headers={"X-Resume-Token": "guess"})
     assert refused.status_code == 404
-
-
-def test_cancel_is_logged_as_a_cancel_not_as_a_client_leaving(memory_host: Host, simulator: Simulator):
-    marker = simulator.rule(tokens=400, token_ms=20)
-    with (
-        httpx.Client(timeout=30) as client,
-        client.stream("POST", f"{memory_host.url}/api/chat/stream", json=AI_NDJSON.body(marker)) as live,
-    ):
-        lines = live.iter_lines()
-        first = json.loads(next(lines))
-        info, request_id = first["context"]["resume"], first["context"]["requestId"]
-        client.post(f"{memory_host.url}{info['url']}/cancel", headers={"X-Resume-Token": info["token"]})
-        assert json.loads([line for line in lines if line][-1])["error"]["code"] == "cancelled"
-    wait_for(lambda: f"stream {info['streamId']} cancelled by its client" in memory_host.log, "the cancel's log line")
-    wait_for(lambda: f'"request_id": "{request_id}"' in memory_host.log, "the request record")
-    assert f"client went away; upstream closed (request {request_id})" not in memory_host.log
 
 
 # --- The per-client limits hold with resume on -----------------------------------------------------
