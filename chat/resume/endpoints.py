@@ -59,30 +59,26 @@ async def resume_ui_stream(request: Request) -> Response:
 
 async def cancel_stream(request: Request) -> Response:
     """`POST …/{stream_id}/cancel`: stop generating now, wherever the stream runs."""
-    try:
-        _, store = _resume_settings(request)
-        stream_id = request.path_params.get("stream_id", "")
-        await _authorised(request, store, stream_id)
-        await store.request_cancel(stream_id)
-    except ChatError as error:
-        return _error(error)
-    except Exception:
-        log.exception("cancel of stream %s failed", request.path_params.get("stream_id"))
-        return _error(_store_failed())
-    return Response(status_code=204)
+    return await _cancel(request, stream_id=request.path_params.get("stream_id", ""))
 
 
 async def cancel_ui_stream(request: Request) -> Response:
     """`POST /api/ui/chat/{chatId}/stream/cancel`: the AI SDK's stop, when the page calls it (docs/resume.md)."""
+    return await _cancel(request, chat_id=request.path_params.get("chat_id", ""))
+
+
+async def _cancel(request: Request, *, stream_id: str = "", chat_id: str | None = None) -> Response:
+    """Cancel the stream named by its id, or the newest stream of an AI SDK chat: 204, or the error."""
     try:
         _, store = _resume_settings(request)
-        stream_id = await _stream_of_chat(store, request.path_params.get("chat_id", ""))
+        if chat_id is not None:
+            stream_id = await _stream_of_chat(store, chat_id)
         await _authorised(request, store, stream_id)
         await store.request_cancel(stream_id)
     except ChatError as error:
         return _error(error)
     except Exception:
-        log.exception("cancel of chat %s failed", request.path_params.get("chat_id"))
+        log.exception("cancel failed (%s)", request.url.path)
         return _error(_store_failed())
     return Response(status_code=204)
 
