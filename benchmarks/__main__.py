@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from benchmarks._common import BENCH, HELPERS, HTTPTOOLS_ONLY
+from benchmarks._common import BENCH, HELPERS
 
 ALL = ("micro", "ttft", "burst", "request_cpu", "profile", "load", "backpressure", "cold")
 
@@ -31,12 +31,10 @@ def ensure_dependencies() -> None:
         pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
         subprocess.run([*pip, "-r", str(BENCH / "requirements.txt")], check=True)
     helpers_ready = list(HELPERS.glob("uvloop-*.dist-info")) and list(HELPERS.glob("httptools-*.dist-info"))
-    httptools_only = HTTPTOOLS_ONLY
-    if not helpers_ready or not list(httptools_only.glob("httptools-*.dist-info")):
+    if not helpers_ready:
         print("installing benchmarks/requirements-helpers.txt into benchmarks/.deps", flush=True)
         pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--upgrade"]
         subprocess.run([*pip, "--target", str(HELPERS), "-r", str(BENCH / "requirements-helpers.txt")], check=True)
-        subprocess.run([*pip, "--target", str(httptools_only), "httptools>=0.6"], check=True)
 
 
 def main() -> None:

@@ -10,7 +10,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
 HELPERS = BENCH / ".deps" / "helpers"  # httptools + uvloop, only on the helpers' PYTHONPATH
-HTTPTOOLS_ONLY = BENCH / ".deps" / "httptools-only"  # the "+httptools" what-if of the function
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 

@@ -3,7 +3,7 @@
 One-delta streams back to back from 8 clients (as the `request_cpu` scenario), sampled with
 py-spy (`pip install py-spy`) at 250 Hz, each sample charged to the package of its innermost
 Python frame: the app (`chat/`, `function_app.py`), the upstream client (aiohttp, httpx2, openai),
-the server stack the worker runs the app in (uvicorn, h11, Starlette, FastAPI, anyio), the event
+the server stack the worker runs the app in (uvicorn, httptools or h11, Starlette, FastAPI, anyio), the event
 loop itself (uvloop, asyncio), logging, the worker emulation (`benchmarks/worker_host.py`) and a
 floor's own few lines (`benchmarks/floor.py`). Time in C code is charged to the Python frame that
 called it (a socket write to the line that writes), so the split is by who asked for the work.
@@ -49,7 +49,7 @@ def owner(frame: str) -> str:
     return "other (stdlib, msgspec, ...)"
 
 
-KINDS = ("function", run.HTTPTOOLS, *run.FLOORS)
+KINDS = ("function", run.H11, *run.FLOORS)
 
 
 def profile(kind: str, api: str, seconds: float) -> dict[str, Any]:

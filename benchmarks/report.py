@@ -20,7 +20,7 @@ COLOURS = {
     "direct": "#777777",
     "function": "#1f77b4",
     "peer": "#d62728",
-    "function+httptools": "#2ca02c",
+    "function+h11": "#2ca02c",
     "bare-relay": "#9467bd",
     "platform": "#ff7f0e",
 }
@@ -300,7 +300,7 @@ def _summary(results: dict[str, Any]) -> list[str]:
                 cpu = row["cpu_ms_per_request"]
                 rows.append(
                     f"| CPU per request (open and close a stream) under 1.0 ms ({API_LABEL[api]}) | {cpu:.2f} ms"
-                    f"{_httptools_note(results, api)} | {_goal(cpu < 1.0)} |"
+                    f"{_h11_note(results, api)} | {_goal(cpu < 1.0)} |"
                 )
     fn = {p["streams"]: p for p in _points(results, "function")}
     per_stream = round(results.get("load_plan", {}).get("stream_s", 6) * 50)
@@ -341,9 +341,9 @@ def _summary(results: dict[str, Any]) -> list[str]:
     return rows
 
 
-def _httptools_note(results: dict[str, Any], api: str) -> str:
-    row = results["request_cpu"].get(f"function+httptools/{api}")
-    return f" (with httptools: {row['cpu_ms_per_request']:.2f} ms)" if row else ""
+def _h11_note(results: dict[str, Any], api: str) -> str:
+    row = results["request_cpu"].get(f"function+h11/{api}")
+    return f" (on h11, without httptools: {row['cpu_ms_per_request']:.2f} ms)" if row else ""
 
 
 def _micro_section(results: dict[str, Any], add: Any) -> None:
@@ -490,9 +490,9 @@ def _request_cpu_section(results: dict[str, Any], add: Any) -> None:
         "that answers at once; CPU is the system's process's over the run (from /proc) divided by the requests it "
         "completed, so for the function it holds everything one request costs the worker: uvicorn's HTTP parsing "
         "and writing, FastAPI, the endpoint, the upstream call and its connection, the relay's tasks, one delta, "
-        "the log record. `function+httptools` is the same app with httptools importable (uvicorn's `auto` then "
-        "uses it). `bare-relay` and `platform` are the floors (`benchmarks.floor`): the least any relay does on the "
-        "same stack, and the stack alone with no upstream."
+        "the log record. `function+h11` is the same app without httptools (what the worker serves when the app's "
+        "packages lack it: uvicorn's `auto` falls back to h11). `bare-relay` and `platform` are the floors "
+        "(`benchmarks.floor`): the least any relay does on the same stack, and the stack alone with no upstream."
     )
     add("")
     add("| system | API | CPU ms / request | requests | requests/s | CPU % |")
@@ -738,11 +738,11 @@ def _method_section(results: dict[str, Any], add: Any) -> None:
         "thread; `benchmarks/worker_host.py` does the same (the queue is drained to nowhere)."
     )
     add(
-        "- **HTTP parser: h11.** The extension's `WebServer.serve()` builds `uvicorn.Config(app, host, port)` "
-        'with uvicorn\'s defaults, `http="auto"`, which picks httptools only when it is importable. Neither the '
-        "worker nor the runtime (`azure-functions-runtime`) ships it and the extension depends on plain `uvicorn`, "
-        "so with this app's requirements.txt production runs h11. The `function+httptools` rows show what adding "
-        "`httptools` to requirements.txt buys (uvicorn's `auto` then picks it)."
+        "- **HTTP parser: httptools, because the app installs it.** The extension's `WebServer.serve()` builds "
+        '`uvicorn.Config(app, host, port)` with uvicorn\'s defaults, `http="auto"`, which picks httptools when '
+        "it is importable and h11 (pure Python) otherwise. Neither the worker nor the runtime "
+        "(`azure-functions-runtime`) ships it and the extension depends on plain `uvicorn`, so requirements.txt "
+        "lists `httptools`. The `function+h11` rows show the same app without it (`worker_host --h11`)."
     )
     add(
         "- **Upstream client**: the app's own (`chat.upstream.build_upstream`): the request built once per worker "

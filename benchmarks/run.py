@@ -30,7 +30,6 @@ import numpy as np
 from benchmarks._common import (
     BENCH,
     HELPERS,
-    HTTPTOOLS_ONLY,
     ROOT,
     busy_seconds,
     cpu_seconds,
@@ -48,7 +47,7 @@ FUNCTION_BODY = json.dumps({"messages": [{"role": "user", "content": PROMPT}]})
 APIS = ("responses", "chat_completions")  # the upstream APIs (CHAT_UPSTREAM_API); Azure's default first
 DIRECT_PATHS = {"responses": "/openai/v1/responses", "chat_completions": "/openai/v1/chat/completions"}
 DIRECT_KINDS = {"responses": "responses", "chat_completions": "sse"}
-HTTPTOOLS = "function+httptools"  # the what-if: httptools in requirements.txt, so uvicorn's "auto" picks it
+H11 = "function+h11"  # the what-if: without httptools in requirements.txt, uvicorn's "auto" falls back to h11
 BARE = "bare-relay"  # benchmarks.floor: the least any relay must do, on the worker's stack
 PLATFORM = "platform"  # benchmarks.floor: the worker's web stack alone, lines from memory, no upstream
 FLOORS = (BARE, PLATFORM)
@@ -124,7 +123,7 @@ def start_simulator(ttft_ms: float, token_ms: float, tokens: int) -> Proc:
     return proc
 
 
-def function_env(simulator: Proc, api: str = "responses", httptools: bool = False, **settings: str) -> dict[str, str]:
+def function_env(simulator: Proc, api: str = "responses", **settings: str) -> dict[str, str]:
     env = _env(
         helpers=False,
         AZURE_OPENAI_ENDPOINT=simulator.url,
@@ -138,8 +137,6 @@ def function_env(simulator: Proc, api: str = "responses", httptools: bool = Fals
         CHAT_CLIENT_TOKENS_PER_MINUTE="0",
         **settings,
     )
-    if httptools:  # the what-if: the app's packages include httptools, so uvicorn's "auto" picks it
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(HTTPTOOLS_ONLY)])
     return env
 
 
@@ -147,12 +144,13 @@ def start_function(
     simulator: Proc,
     api: str = "responses",
     name: str = "function",
-    httptools: bool = False,
     *extra: str,
     **settings: str,
 ) -> Proc:
     port = free_port()
-    env = function_env(simulator, api, httptools, **settings)
+    env = function_env(simulator, api, **settings)
+    if name == H11:
+        extra = ("--h11", *extra)
     return start(f"{name}-{api}", ["-m", "benchmarks.worker_host", "--port", str(port), *extra], env)
 
 
@@ -409,7 +407,7 @@ def scenario_burst(clients: int, tokens: int, apis: tuple[str, ...] = APIS, repe
 
 
 def scenario_request_cpu(
-    seconds: float, slots: int, apis: tuple[str, ...] = APIS, kinds: tuple[str, ...] = ("function", HTTPTOOLS, BARE)
+    seconds: float, slots: int, apis: tuple[str, ...] = APIS, kinds: tuple[str, ...] = ("function", H11, BARE)
 ) -> dict[str, Any]:
     """CPU per request: back-to-back one-delta streams from an upstream that answers at once.
 
@@ -462,7 +460,7 @@ def system(kind: str, sim: Proc, api: str = "responses", *extra: str):
     elif kind == "peer":
         proc = start_peer(sim, api)
     else:
-        proc = start_function(sim, api, kind, kind == HTTPTOOLS, *extra)
+        proc = start_function(sim, api, kind, *extra)
     try:
         yield proc
     finally:
@@ -775,6 +773,7 @@ def machine() -> dict[str, Any]:
         "fastapi",
         "starlette",
         "uvicorn",
+        "httptools",
         "h11",
         "uvloop",
         "msgspec",
@@ -860,7 +859,7 @@ def plan(quick: bool) -> Plan:
     points += [("function", n, 50, R) for n in sweep]
     points += [("direct", 500, 50, C), ("function", 500, 50, C), ("function", 1000, 50, C)]
     points += [("peer", n, 50, R) for n in (100, 500, 1000)]
-    points += [("function+httptools", n, 50, R) for n in (500, 1000, 2000)]
+    points += [(H11, n, 50, R) for n in (500, 1000, 2000)]
     # The floors (benchmarks.floor): what the same worker stack holds with no app code in it.
     points += [(BARE, n, 50, R) for n in (100, 250, 400, 500, 750, 1000)]
     points += [(PLATFORM, n, 50, NO_UPSTREAM) for n in (100, 250, 400, 500, 1000)]

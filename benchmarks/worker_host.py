@@ -9,8 +9,8 @@ proxy_worker/start_worker.py` and `dispatcher.py`, with the runtime `azure-funct
   `__init__` (`ContextEnabledTask`: it copies the invocation id from the current task), so every
   task the relay or uvicorn creates pays for it;
 - the extension's own `WebServer.serve()` runs as a task on that loop with uvicorn's defaults:
-  `http="auto"`, which is h11 unless the app's packages include httptools (`--httptools` puts it
-  on the path, the what-if of adding it to requirements.txt);
+  `http="auto"`, which is httptools when the app's packages include it (requirements.txt does)
+  and h11 otherwise (`--h11` hides httptools: the what-if of an app that does not list it);
 - logs at INFO go to a handler that formats each record and queues it for the gRPC thread
   (`AsyncLoggingHandler`); here a thread drains the queue to nowhere.
 Not repeated: the gRPC hop and the runtime's `invocation_request` per call (its `HttpCoordinator`
@@ -145,6 +145,7 @@ def arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     parser.add_argument("--gc-report", action="store_true", help="print the time spent in garbage collection at exit")
+    parser.add_argument("--h11", action="store_true", help="hide httptools, so uvicorn's `auto` serves with h11")
     return parser
 
 
@@ -152,6 +153,8 @@ def serve(args: argparse.Namespace, make_routes: Callable[[str], Routes]) -> Non
     """Serve `make_routes(prefix)` the way the 3.13 worker serves the function app, until stopped."""
     if args.gc_report:
         _report_gc()
+    if args.h11:
+        sys.modules["httptools"] = None  # type: ignore[assignment] - an import of it now fails, as if not installed
     raise_fd_limit()
     os.chdir(ROOT)
     sys.path.insert(0, str(ROOT))
