@@ -6,9 +6,10 @@ is this process's CPU time per call (`time.process_time`), so other load on the 
 it less than wall time. Variants, from the SDK's default path to the floor:
 
 - `sdk_httpcore2`: `responses.with_streaming_response.create` on the SDK's default transport;
-- `sdk_aiohttp`: the same call over `chat.upstream.transport.AiohttpTransport`;
-- `sdk_post_aiohttp`: the SDK's generic `post` (no parameter transformation) over aiohttp;
-- `app`: the app's `Upstream.stream` (request built once per worker, sent on httpx2 over aiohttp);
+- `sdk_aiohttp`: the same call on the SDK's own aiohttp client (`openai.DefaultAioHttpClient`);
+- `sdk_post_aiohttp`: the SDK's generic `post` (no parameter transformation) on that client;
+- `app`: the app's `Upstream.stream` (request built once per worker from the SDK client's
+  configuration, sent with aiohttp, `chat.upstream.transport`);
 - `aiohttp_only`: aiohttp alone, no httpx2 and no SDK: the floor.
 
     python -m benchmarks.levers [--api responses] [--calls 400]
@@ -32,13 +33,13 @@ from benchmarks._common import use_uvloop
 from benchmarks.micro import CONVERSATION, settings_for
 from chat.upstream import APIS, build_upstream
 from chat.upstream.sse import data_payloads
-from chat.upstream.transport import AiohttpTransport
 
 
-def _sdk(base: str, transport: httpx2.AsyncBaseTransport | None) -> openai.AsyncOpenAI:
+def _sdk(base: str, aiohttp_client: bool) -> openai.AsyncOpenAI:
     timeout = httpx2.Timeout(300, connect=10)
     limits = httpx2.Limits(max_connections=100, max_keepalive_connections=100)
-    http = openai.DefaultAsyncHttpxClient(transport=transport, timeout=timeout, limits=limits)
+    make = openai.DefaultAioHttpClient if aiohttp_client else openai.DefaultAsyncHttpxClient
+    http = make(timeout=timeout, limits=limits)
     return openai.AsyncOpenAI(base_url=f"{base}/openai/v1/", api_key="sim-key", max_retries=0, http_client=http)
 
 
@@ -85,7 +86,7 @@ def variants(base: str, api: str, closing: list[Call]) -> dict[str, Call]:
         return call
 
     upstream = build_upstream(settings)
-    closing.append(upstream.client.close)
+    closing.append(upstream.http.aclose)
 
     async def app() -> None:
         async with upstream.stream(CONVERSATION) as events:
@@ -105,9 +106,9 @@ def variants(base: str, api: str, closing: list[Call]) -> dict[str, Call]:
             await drain(response.content.iter_any())
 
     return {
-        "sdk_httpcore2": sdk_create(_sdk(base, None)),
-        "sdk_aiohttp": sdk_create(_sdk(base, AiohttpTransport(max_connections=100))),
-        "sdk_post_aiohttp": sdk_post(_sdk(base, AiohttpTransport(max_connections=100))),
+        "sdk_httpcore2": sdk_create(_sdk(base, aiohttp_client=False)),
+        "sdk_aiohttp": sdk_create(_sdk(base, aiohttp_client=True)),
+        "sdk_post_aiohttp": sdk_post(_sdk(base, aiohttp_client=True)),
         "app": app,
         "aiohttp_only": aiohttp_only,
     }

@@ -1,4 +1,4 @@
-"""In-process micro-benchmarks of the relay's per-delta and per-request work, free of network noise.
+"""In-process micro-benchmarks of the relay's per-delta work, free of network noise.
 
 Upstream bodies are recorded from the project's simulator (`dev.simulator`, driven in process
 through its ASGI interface) for the request the app itself sends, so both upstream APIs are
@@ -10,11 +10,9 @@ Per upstream API (`responses`, `chat_completions`):
   as the simulator (and Azure outside its burst mode) writes them;
 - `relay`: the pump and body loops of `chat.relay` end to end, upstream events in, NDJSON lines
   out, with the network replaced by memory;
-- `request`: CPU to open and close one upstream stream through the app's own `Upstream.stream`
-  (the SDK's `with_streaming_response.create` over the transport `build_upstream` chose),
-  against an in-memory HTTP transport: what the app spends per call before any byte moves.
-Shared: `encode`, `LineEncoder.text` for one delta; `request_raw`, the same POST sent with the
-HTTP client directly (no SDK), for scale.
+Shared: `encode`, `LineEncoder.text` for one delta. What opening an upstream stream costs needs a
+socket (aiohttp has no in-memory transport): `python -m benchmarks.levers` measures it over
+loopback, and the `request_cpu` scenario of `python -m benchmarks` end to end.
 
     python -m benchmarks.micro
 """
@@ -28,14 +26,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx2
 import msgspec
 
 from chat.conversation import Conversation, Message
 from chat.protocols.ai_chat import ChatRequest, LineEncoder
 from chat.settings import Settings
 from chat.telemetry import RequestRecord
-from chat.upstream import APIS, Upstream, build_upstream
+from chat.upstream import APIS
 from chat.upstream.sse import data_payloads
 from dev.simulator import Simulator
 
@@ -138,67 +135,18 @@ async def bench_relay(api: str, reads: list[bytes], deltas: int) -> float:
     return (time.perf_counter() - began) / deltas * 1e6
 
 
-class _Replay(httpx2.AsyncBaseTransport):
-    """Answers every request with the same recorded body, as one read: no sockets, no parsing."""
-
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        await request.aread()
-        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=self.body)
-
-
-def _app_upstream(api: str, body: bytes) -> Upstream:
-    """The app's own client (`build_upstream`), with its HTTP transport swapped for memory."""
-    upstream = build_upstream(settings_for(api))
-    upstream.http._transport = _Replay(body)  # the pool and sockets are what is left out
-    return upstream
-
-
-async def bench_request(api: str, body: bytes, count: int) -> float:
-    """Per request: open a stream with `Upstream.stream`, read its (one-delta) answer, close it."""
-    upstream = _app_upstream(api, body)
-    began = time.perf_counter()
-    for _ in range(count):
-        async with upstream.stream(CONVERSATION) as events:
-            async for _ in events:
-                pass
-    return (time.perf_counter() - began) / count * 1e6
-
-
-async def bench_request_raw(api: str, body: bytes, count: int) -> float:
-    """The same POST built and sent with httpx2 alone: what the SDK adds is the difference."""
-    http = httpx2.AsyncClient(transport=_Replay(body))
-    url = "http://sim" + PATHS[api]
-    headers = {"api-key": "sim-key", "content-type": "application/json"}
-    options = APIS[api].options
-    settings = settings_for(api)
-    began = time.perf_counter()
-    for _ in range(count):
-        content = msgspec.json.encode(options(CONVERSATION, settings))
-        response = await http.send(http.build_request("POST", url, content=content, headers=headers), stream=True)
-        async for _ in data_payloads(response.aiter_bytes()):
-            pass
-        await response.aclose()
-    return (time.perf_counter() - began) / count * 1e6
-
-
-def run(deltas: int = 20_000, repeats: int = 5, requests: int = 500) -> dict[str, Any]:
-    """Best of `repeats`: µs per delta (`decode`, `relay`, `encode`) or per request (`request*`)."""
+def run(deltas: int = 20_000, repeats: int = 5) -> dict[str, Any]:
+    """Best of `repeats`: µs per delta (`decode`, `relay`, `encode`)."""
     logging.getLogger("chat.requests").setLevel(logging.WARNING)
     out: dict[str, Any] = {"encode_us": min(bench_encode(deltas) for _ in range(repeats))}
     for api in API_NAMES:
         reads = split_events(record(api, deltas))
         count = sum(1 for r in reads if b'"content":"' in r or b"output_text.delta" in r)  # the deltas there are
-        short = b"".join(record(api, 1))
         out[api] = {
             "event_bytes": round(sum(len(r) for r in reads) / len(reads)),
             "deltas": count,
             "decode_us": min(asyncio.run(bench_decode(api, reads, count)) for _ in range(repeats)),
             "relay_us": min(asyncio.run(bench_relay(api, reads, count)) for _ in range(repeats)),
-            "request_us": min(asyncio.run(bench_request(api, short, requests)) for _ in range(repeats)),
-            "request_raw_us": min(asyncio.run(bench_request_raw(api, short, requests)) for _ in range(repeats)),
         }
     return out
 
@@ -207,10 +155,7 @@ def describe(results: dict[str, Any]) -> str:
     lines = [f"encode {results['encode_us']:.2f} µs/delta"]
     for api in API_NAMES:
         r = results[api]
-        lines.append(
-            f"{api}: decode {r['decode_us']:.2f} µs/delta, relay {r['relay_us']:.2f} µs/delta, "
-            f"request {r['request_us']:.0f} µs (raw httpx2 {r['request_raw_us']:.0f} µs)"
-        )
+        lines.append(f"{api}: decode {r['decode_us']:.2f} µs/delta, relay {r['relay_us']:.2f} µs/delta")
     return "\n".join(lines)
 
 

@@ -350,7 +350,7 @@ def _micro_section(results: dict[str, Any], add: Any) -> None:
     if "micro" not in results:
         return
     m = results["micro"]
-    add("## Per-delta and per-request CPU, in-process")
+    add("## Per-delta CPU, in-process")
     add("")
     add(
         "`benchmarks/micro.py`, best of 5, no network (so no syscalls and no event-loop wake-ups, which are most "
@@ -363,11 +363,6 @@ def _micro_section(results: dict[str, Any], add: Any) -> None:
     add(f"| bytes per upstream content event | {r['event_bytes']} | {c['event_bytes']} |")
     add(f"| split + decode one upstream event (µs, one event per read) | {r['decode_us']:.2f} | {c['decode_us']:.2f} |")
     add(f"| pump + body loops, per delta (µs, events already buffered) | {r['relay_us']:.2f} | {c['relay_us']:.2f} |")
-    add(
-        f"| open, read and close a one-delta stream with `Upstream.stream` (µs, in-memory transport) | "
-        f"{r['request_us']:.0f} | {c['request_us']:.0f} |"
-    )
-    add(f"| the same POST with httpx2 alone (µs) | {r['request_raw_us']:.0f} | {c['request_raw_us']:.0f} |")
     add(f"| `LineEncoder.text`: one NDJSON line (µs) | {m['encode_us']:.2f} | |")
     add("")
 
@@ -746,7 +741,7 @@ def _method_section(results: dict[str, Any], add: Any) -> None:
     )
     add(
         "- **Upstream client**: the app's own (`chat.upstream.build_upstream`): the request built once per worker "
-        "from the SDK client's configuration, sent on httpx2 over aiohttp (`chat.upstream.transport`); "
+        "from the SDK client's configuration, sent with aiohttp (`chat.upstream.transport`); "
         "`python -m benchmarks.levers` measures it beside the SDK's own call paths."
     )
     add(

@@ -7,11 +7,11 @@ speak). Each is a small module with the request it sends and the decoder of its 
 yield the same events (`chat.events`), so the relay never knows which one it reads.
 
 The request is built once per worker from the SDK client's own configuration (its v1 base URL,
-its default headers, the key or token provider it was given) and sent on the SDK's HTTP client
-over an aiohttp transport (`chat.upstream.transport`). The SDK's per-call path (parameter
-transformation, option merging, URL and header assembly) cost about five times the rest of the
-upstream call (benchmarks/RESULTS.md, issue #14); what it gave the relay — status errors as
-`openai.APIStatusError`, transport errors as httpx2's — is kept.
+its default headers, the key or token provider it was given) and sent with aiohttp
+(`chat.upstream.transport`). The SDK's per-call path (parameter transformation, option merging,
+URL and header assembly, httpx2's request and response objects) cost about five times the rest
+of the upstream call (`python -m benchmarks.levers`, issue #14); what it gave the relay — status
+errors as `openai.APIStatusError`, transport errors as httpx2's — is kept.
 """
 
 from __future__ import annotations
@@ -26,10 +26,12 @@ from functools import cache
 from types import ModuleType
 from typing import Any, TypeVar
 
+import aiohttp
 import httpx2
 import msgspec
 import openai
 from azure.core.exceptions import ClientAuthenticationError
+from yarl import URL
 
 from chat import errors
 from chat.conversation import Conversation
@@ -39,7 +41,7 @@ from chat.identity import credential
 from chat.settings import Settings, get_settings
 from chat.upstream import chat_completions, responses
 from chat.upstream.sse import data_payloads
-from chat.upstream.transport import AiohttpTransport
+from chat.upstream.transport import UpstreamHTTP, mapped_errors
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -57,26 +59,21 @@ class Upstream:
     """The model client, the upstream API it reads, and the retry policy every call shares."""
 
     settings: Settings
-    client: openai.AsyncOpenAI
-    http: httpx2.AsyncClient  # the SDK client's own HTTP client
+    client: openai.AsyncOpenAI  # its configuration only: requests go out on `http`
+    http: UpstreamHTTP
     api: ModuleType
     token: TokenProvider | None = None  # keyless: a fresh bearer token per call (azure-identity caches it)
-    _url: httpx2.URL = field(init=False)
+    _url: URL = field(init=False)
     _headers: dict[str, str] = field(init=False)
-    _extensions: dict[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
         """The parts of every request that never change, taken once from the SDK client."""
-        self._url = self.client.base_url.join(self.api.PATH)
+        self._url = URL(str(self.client.base_url.join(self.api.PATH)))
         headers = {k: v for k, v in self.client.default_headers.items() if isinstance(v, str)}
-        headers["Accept-Encoding"] = "identity"  # SSE is not worth compressing; see `stream`
+        headers["Accept-Encoding"] = "identity"  # SSE is not worth compressing (aiohttp decodes it if sent anyway)
         if self.token is None:
             headers.update(self.client.auth_headers)
         self._headers = headers
-        timeout = self.client.timeout
-        self._extensions = {
-            "timeout": (timeout if isinstance(timeout, httpx2.Timeout) else httpx2.Timeout(timeout)).as_dict()
-        }
 
     @asynccontextmanager
     async def stream(self, conversation: Conversation) -> AsyncIterator[AsyncIterator[Event]]:
@@ -87,27 +84,24 @@ class Upstream:
         """
         body = _encode(self.api.options(conversation, self.settings))
         response = await self._with_retries(lambda: self._open(body))
-        # The transport's reads as they come: httpx2's `aiter_bytes` adds a decoder and two chunkers
-        # per read (about 2 µs of a delta's ~3), needed only for an encoded body, which is not asked for.
-        chunks: Any = response.stream if "content-encoding" not in response.headers else response.aiter_bytes()
         try:
-            yield self.api.events(data_payloads(chunks))
+            yield self.api.events(data_payloads(self.http.chunks(response)))
         finally:
-            await response.aclose()
+            self.http.close(response)
 
-    async def _open(self, body: bytes) -> httpx2.Response:
+    async def _open(self, body: bytes) -> aiohttp.ClientResponse:
         """POST the request; a non-2xx answer is raised as the SDK's `APIStatusError`, with its body read."""
         headers = self._headers
         if self.token is not None:
             headers = {**headers, "Authorization": f"Bearer {await self.token()}"}
-        request = httpx2.Request("POST", self._url, headers=headers, content=body, extensions=self._extensions)
-        response = await self.http.send(request, stream=True)
-        if response.status_code >= 300:
+        response = await self.http.post(self._url, headers, body)
+        if response.status >= 300:
             try:
-                await response.aread()
+                with mapped_errors(self._url):
+                    content = await response.read()
             finally:
-                await response.aclose()
-            raise _status_error(response)
+                self.http.close(response)
+            raise _status_error(response, content)
         return response
 
     async def _with_retries(self, call: Callable[[], Awaitable[T]]) -> T:
@@ -151,7 +145,10 @@ def _retry_delay(exc: Exception, attempt: int) -> float | None:
     return min(0.5 * 2**attempt, 4.0) * (1 - 0.25 * random.random())
 
 
-def _status_error(response: httpx2.Response) -> openai.APIStatusError:
+def _status_error(answer: aiohttp.ClientResponse, content: bytes) -> openai.APIStatusError:
+    """The SDK's own error for a non-2xx answer, as its client would have raised it."""
+    request = httpx2.Request("POST", str(answer.url))
+    response = httpx2.Response(answer.status, headers=answer.raw_headers, content=content, request=request)
     try:
         body: Any = response.json()
     except ValueError:
@@ -223,13 +220,11 @@ def build_upstream(settings: Settings) -> Upstream:
     missing = settings.missing_upstream_settings()
     if missing:
         raise ConfigurationError("Missing required settings: " + ", ".join(missing))
-    # httpx2 logs every upstream request at INFO, which the worker ships to Application Insights:
-    # one trace per call on top of the app's own record (chat.telemetry) that already says it all.
-    logging.getLogger("httpx2").setLevel(logging.WARNING)
     # Sized to the concurrency cap so requests never queue inside the HTTP client.
-    http_client = openai.DefaultAsyncHttpxClient(
-        transport=AiohttpTransport(max_connections=settings.max_concurrent_streams),
-        timeout=httpx2.Timeout(settings.upstream_timeout_seconds, connect=10.0),
+    http = UpstreamHTTP(
+        max_connections=settings.max_concurrent_streams,
+        connect_seconds=10.0,
+        read_seconds=settings.upstream_timeout_seconds,
     )
     token: TokenProvider | None = None
     if settings.openai_host == "local":
@@ -238,8 +233,8 @@ def build_upstream(settings: Settings) -> Upstream:
         base_url = f"{settings.azure_openai_endpoint}/openai/v1/"
         key = settings.azure_openai_api_key or _token_provider(settings)
         token = None if settings.azure_openai_api_key else key  # type: ignore[assignment]
-    client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0, http_client=http_client)
-    return Upstream(settings, client, http_client, APIS[settings.upstream_api], token)
+    client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0)
+    return Upstream(settings, client, http, APIS[settings.upstream_api], token)
 
 
 def _token_provider(settings: Settings) -> Callable[[], Awaitable[str]]:

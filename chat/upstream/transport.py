@@ -1,14 +1,16 @@
-"""The upstream HTTP transport: aiohttp under the openai client's httpx2, for a C parser and a cheap pool.
+"""The upstream HTTP client: one aiohttp session per worker, for a C parser and a cheap pool.
 
-The SDK's default transport (httpcore2 + h11) parses every response in Python and walks its pool
-on each request; aiohttp (already deployed: azure-identity's async transport) parses with llhttp
-and keeps idle connections per host. benchmarks/RESULTS.md has the per-request figures.
+The SDK's own path (httpx2 over httpcore2 and h11) parses every response in Python, walks its
+pool on each request and builds request, response and header objects per call; aiohttp (already
+deployed: azure-identity's async transport) parses with llhttp and keeps idle connections per
+host. Putting aiohttp under the SDK's httpx2 client still left httpx2's per-call objects and
+send flow, about a quarter of the client's CPU per call (`python -m benchmarks.levers`), so the
+request goes to aiohttp directly. benchmarks/RESULTS.md has the per-request figures.
 
-Failures become the httpx2 exceptions the SDK and `chat.upstream.to_chat_error` read, kept
-faithful: a refused or unresolvable connection is `ConnectError` (502 `upstream_unavailable`,
-retried), never a timeout; only a connect or read that ran out of time is a timeout (504).
-The vendored `openai._vendor.httpx_aiohttp` maps a refused connection to `ConnectTimeout`,
-which is why this module exists.
+Failures become the exceptions the SDK raises and `chat.upstream.to_chat_error` reads, kept
+faithful: a refused or unresolvable connection is httpx2's `ConnectError` (502
+`upstream_unavailable`, retried), never a timeout; only a connect or read that ran out of time is
+a timeout (504). (The SDK's vendored `httpx_aiohttp` maps a refused connection to `ConnectTimeout`.)
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from contextlib import contextmanager
 
 import aiohttp
 import httpx2
+from yarl import URL
 
 # Most specific first: aiohttp's timeouts are also connection errors, its connect errors OS errors.
 _ERRORS: tuple[tuple[type[BaseException], type[httpx2.TransportError]], ...] = (
@@ -30,89 +33,65 @@ _ERRORS: tuple[tuple[type[BaseException], type[httpx2.TransportError]], ...] = (
     (aiohttp.ClientConnectionError, httpx2.NetworkError),
     (aiohttp.ClientError, httpx2.TransportError),
 )
-# aiohttp frames the body itself; the SDK's own values would be sent twice.
-_DROPPED = frozenset(("content-length", "transfer-encoding", "host"))
 
 
 @contextmanager
-def _mapped_errors(request: httpx2.Request) -> Iterator[None]:
+def mapped_errors(url: URL) -> Iterator[None]:
+    """Raise aiohttp's failures as the httpx2 errors the SDK would have raised for the same fault."""
     try:
         yield
     except (TimeoutError, aiohttp.ClientError) as exc:
         for source, target in _ERRORS:
             if isinstance(exc, source):
-                raise target(str(exc) or type(exc).__name__, request=request) from exc
+                raise target(str(exc) or type(exc).__name__, request=httpx2.Request("POST", str(url))) from exc
         raise
 
 
-class _Body(httpx2.AsyncByteStream):
-    """The response body as aiohttp hands it over: each read as soon as it arrives."""
+class UpstreamHTTP:
+    """The worker's one aiohttp session, made on first use inside the running event loop."""
 
-    def __init__(self, response: aiohttp.ClientResponse, request: httpx2.Request) -> None:
-        self._response = response
-        self._request = request
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        with _mapped_errors(self._request):
-            async for data in self._response.content.iter_any():
-                yield data
-
-    async def aclose(self) -> None:
-        # Closing (not releasing) a body not read to its end drops the connection: that is what
-        # tells the model service to stop generating when the client has gone.
-        if self._response.content.at_eof():
-            self._response.release()
-        else:
-            self._response.close()
-
-
-class AiohttpTransport(httpx2.AsyncBaseTransport):
-    """One aiohttp session per worker, made on first use inside the running event loop."""
-
-    def __init__(self, *, max_connections: int, keepalive_seconds: float = 15.0) -> None:
+    def __init__(self, *, max_connections: int, connect_seconds: float, read_seconds: float) -> None:
         self._max_connections = max_connections
-        self._keepalive_seconds = keepalive_seconds
+        # No total: a long answer is fine as long as bytes keep coming (`sock_read` bounds each wait).
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, connect=read_seconds, sock_connect=connect_seconds, sock_read=read_seconds
+        )
         self._session: aiohttp.ClientSession | None = None
 
     def _open_session(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(limit=self._max_connections, keepalive_timeout=self._keepalive_seconds)
+        connector = aiohttp.TCPConnector(limit=self._max_connections, keepalive_timeout=15.0)
         return aiohttp.ClientSession(
             connector=connector,
-            auto_decompress=False,
-            skip_auto_headers=("User-Agent",),
+            timeout=self._timeout,
+            skip_auto_headers=("User-Agent",),  # the SDK's own User-Agent is among the headers sent
             cookie_jar=aiohttp.DummyCookieJar(),
         )
 
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+    async def post(self, url: URL, headers: dict[str, str], body: bytes) -> aiohttp.ClientResponse:
+        """POST `body`; the response once its head has arrived, its body still to be read."""
         session = self._session
         if session is None or session.closed:
             session = self._session = self._open_session()
-        timeout = request.extensions.get("timeout", {})
-        headers = [
-            (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw if k.lower() not in _DROPPED
-        ]
-        with _mapped_errors(request):
-            response = await session.request(
-                request.method,
-                str(request.url),
-                headers=headers,
-                data=await request.aread() or None,
-                allow_redirects=False,
-                compress=False,
-                timeout=aiohttp.ClientTimeout(
-                    total=None,
-                    connect=timeout.get("pool"),
-                    sock_connect=timeout.get("connect"),
-                    sock_read=timeout.get("read"),
-                ),
-            )
-        return httpx2.Response(
-            status_code=response.status,
-            headers=response.raw_headers,
-            stream=_Body(response, request),
-            request=request,
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode()},
-        )
+        with mapped_errors(url):
+            return await session.post(url, data=body, headers=headers, allow_redirects=False)
+
+    @staticmethod
+    async def chunks(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+        """The body as it arrives, each read handed on at once."""
+        with mapped_errors(response.url):
+            async for data in response.content.iter_any():
+                yield data
+
+    @staticmethod
+    def close(response: aiohttp.ClientResponse) -> None:
+        """Return a finished connection to the pool; drop one whose body was not read to its end.
+
+        Dropping it is what tells the model service to stop generating when the client has gone.
+        """
+        if response.content.at_eof():
+            response.release()
+        else:
+            response.close()
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -54,15 +54,25 @@ def test_every_requirement_is_imported_by_what_deploys():
         "openai": "openai",
         "azure-identity": "azure.identity",
         "msgspec": "msgspec",
-        "aiohttp": "azure.identity.aio",  # imported by azure-core on behalf of the async credentials
+        "aiohttp": "aiohttp",  # chat/upstream/transport.py (and azure-core's async credentials)
         "redis": "redis",  # chat/resume/redis_store.py, only with CHAT_RESUME=redis
     }
     lines = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
     pins = {re.split(r"[<>=\[; ]", line)[0]: line for line in lines if line and not line.startswith("#")}
     # Not imported by the app: the worker runs it. Listing it pins the runtime production runs.
     assert pins.pop("azure-functions-runtime") == "azure-functions-runtime==1.3.0"
+    # Not imported by the app either: uvicorn's `http="auto"` picks it up (next test).
+    assert pins.pop("httptools").startswith("httptools>=")
     requirements = set(pins)
     assert requirements == set(module_of)
     for requirement in requirements:
         module = module_of[requirement]
         assert any(name == module or name.startswith(module + ".") for name in imported), f"{requirement} unused"
+
+
+def test_the_worker_s_uvicorn_parses_http_with_httptools():
+    """The extension serves with uvicorn's defaults (`http="auto"`): the app's packages decide the parser."""
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    assert AutoHTTPProtocol is HttpToolsProtocol
