@@ -84,9 +84,17 @@ class Upstream:
         """
         body = _encode(self.api.options(conversation, self.settings))
         response = await self._with_retries(lambda: self._open(body))
+        chunks = self.http.chunks(response)
+        payloads = data_payloads(chunks)
+        events = self.api.events(payloads)
         try:
-            yield self.api.events(data_payloads(self.http.chunks(response)))
+            yield events
         finally:
+            # A decoder returns at its last event, leaving the generators under it suspended: closed
+            # here, not by the garbage collector, whose finalizer would make a task and wake the loop
+            # from another thread for each (two per request, issue #14).
+            for generator in (events, payloads, chunks):
+                await generator.aclose()
             self.http.close(response)
 
     async def _open(self, body: bytes) -> aiohttp.ClientResponse:

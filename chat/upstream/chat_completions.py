@@ -6,7 +6,7 @@ pydantic model per chunk: that is most of the per-token CPU a relay spends (benc
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import msgspec
@@ -76,7 +76,7 @@ def options(conversation: Conversation, settings: Settings) -> dict[str, Any]:
     return request
 
 
-async def events(payloads: AsyncIterator[bytes]) -> AsyncIterator[Event]:
+async def events(payloads: AsyncIterator[bytes]) -> AsyncGenerator[Event]:
     """Answer and reasoning fragments, then one `Finish`; a stream that ends unfinished raises."""
     finish_reason: str | None = None
     usage: _Usage | None = None

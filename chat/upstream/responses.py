@@ -7,7 +7,7 @@ struct of the few fields it needs. Unknown event types and fields never break a 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import msgspec
@@ -91,7 +91,7 @@ def options(conversation: Conversation, settings: Settings) -> dict[str, Any]:
     return request
 
 
-async def events(payloads: AsyncIterator[bytes]) -> AsyncIterator[Event]:
+async def events(payloads: AsyncIterator[bytes]) -> AsyncGenerator[Event]:
     """Answer and reasoning fragments, then one `Finish`; a stream that ends unfinished raises."""
     reasoned = False  # summary parts are paragraphs: the second and later ones start on a new one
     async for payload in payloads:

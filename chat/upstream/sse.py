@@ -8,10 +8,10 @@ event's JSON on one `data:` line, so `event:` lines, comments and blank separato
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable
 
 
-async def data_payloads(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+async def data_payloads(chunks: AsyncIterable[bytes]) -> AsyncGenerator[bytes]:
     """Each `data:` field's value, whitespace-trimmed, in stream order (CRLF line ends accepted)."""
     pending = b""
     async for data in chunks:

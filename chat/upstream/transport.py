@@ -15,7 +15,7 @@ a timeout (504). (The SDK's vendored `httpx_aiohttp` maps a refused connection t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from contextlib import contextmanager
 
 import aiohttp
@@ -76,7 +76,7 @@ class UpstreamHTTP:
             return await session.post(url, data=body, headers=headers, allow_redirects=False)
 
     @staticmethod
-    async def chunks(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    async def chunks(response: aiohttp.ClientResponse) -> AsyncGenerator[bytes]:
         """The body as it arrives, each read handed on at once."""
         with mapped_errors(response.url):
             async for data in response.content.iter_any():
