@@ -75,7 +75,7 @@ real-model: $(VENV)/.installed
 	bash tests/realmodel/run.sh
 
 clean:
-	rm -rf $(VENV) .venv-infra .pytest_cache .ruff_cache tests/js/node_modules
+	rm -rf $(VENV) .venv-infra .pytest_cache .ruff_cache tests/js/node_modules web/node_modules web/dist benchmarks/.deps
 
 ## web: build the web chat into web/dist (the served and deployed folder): npm ci when the lockfile changed, then the copy
 .PHONY: web
