@@ -80,7 +80,8 @@ def profile(kind: str, api: str, seconds: float) -> dict[str, Any]:
                 samples: collections.Counter[str] = collections.Counter()
                 for line in Path(out.name).read_text().splitlines():
                     stack, _, count = line.rpartition(" ")
-                    samples[owner(stack.rsplit(";", 1)[-1])] += int(count)
+                    if count.isdigit():  # py-spy can end the file with a partial line when it stops
+                        samples[owner(stack.rsplit(";", 1)[-1])] += int(count)
     finally:
         sim.stop()
     total = sum(samples.values()) or 1
