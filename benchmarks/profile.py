@@ -80,7 +80,7 @@ def profile(kind: str, api: str, seconds: float) -> dict[str, Any]:
                 samples: collections.Counter[str] = collections.Counter()
                 for line in Path(out.name).read_text().splitlines():
                     stack, _, count = line.rpartition(" ")
-                    if count.isdigit():  # py-spy can end the file with a partial line when it stops
+                    if count.isdigit():  # a line without a sample count (one stopped a full run) says nothing
                         samples[owner(stack.rsplit(";", 1)[-1])] += int(count)
     finally:
         sim.stop()
