@@ -52,7 +52,8 @@ class UpstreamHTTP:
 
     def __init__(self, *, max_connections: int, connect_seconds: float, read_seconds: float) -> None:
         self._max_connections = max_connections
-        # No total: a long answer is fine as long as bytes keep coming (`sock_read` bounds each wait).
+        # No total: a long answer is fine as long as bytes keep coming (`sock_read` bounds each wait);
+        # `connect` bounds the wait for a connection from the pool, as httpx's pool timeout did.
         self._timeout = aiohttp.ClientTimeout(
             total=None, connect=read_seconds, sock_connect=connect_seconds, sock_read=read_seconds
         )
