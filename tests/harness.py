@@ -104,6 +104,17 @@ class Host:
     def log(self) -> str:
         return "".join(self.process.log)  # type: ignore[attr-defined]
 
+    def logged(self, *fragments: str, timeout: float = 10) -> str:
+        """The first log line holding every fragment, waiting for it: the log is read from a pipe by a
+        thread of this process, so a line the host wrote before answering may arrive after the answer."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.log.splitlines():
+                if all(fragment in line for fragment in fragments):
+                    return line
+            assert time.monotonic() < deadline, f"no log line with {fragments}"
+            time.sleep(0.05)
+
 
 def start_simulator(*args: str) -> Simulator:
     process, url = _start(["-m", "dev.simulator", "--port", "0", *args], dict(os.environ))

@@ -142,7 +142,7 @@ def test_the_hop_sets_the_invocation_id_and_forwarded_headers(probe: Host, clien
     invocation_id = headers["x-ms-invocation-id"]
     assert invocation_id != forged and str(uuid.UUID(invocation_id)) == invocation_id
     reason = "This function was programmatically called via the host APIs."
-    assert f"Executing 'Functions.echo' (Reason='{reason}', Id={invocation_id})" in probe.log
+    assert probe.logged(f"Executing 'Functions.echo' (Reason='{reason}', Id={invocation_id})")
     assert headers["x-forwarded-for"] == "127.0.0.1"
     assert headers["x-forwarded-proto"] == "http"
     assert headers["x-forwarded-host"] == httpx.URL(probe.url).netloc.decode()

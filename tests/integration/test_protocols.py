@@ -223,13 +223,8 @@ def shows_reasoning(simulator: Simulator, marker: str) -> bool:
 
 def logged_record(host: Host, request_id: str, timeout: float = 10) -> dict[str, Any]:
     """The request's telemetry record from the host's log (emitted when the response ends)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        for line in host.log.splitlines():
-            if "chat request {" in line and request_id in line:
-                return json.loads(line[line.index("{") :])
-        assert time.monotonic() < deadline, f"no telemetry record for {request_id}"
-        time.sleep(0.05)
+    line = host.logged("chat request {", request_id, timeout=timeout)
+    return json.loads(line[line.index("{") :])
 
 
 @by_route
