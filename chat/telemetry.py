@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from time import perf_counter
+
+import msgspec
 
 from chat.events import Finish
 
 log = logging.getLogger("chat.requests")
+_encode = msgspec.json.Encoder().encode
 
 
 @dataclass
@@ -50,6 +52,10 @@ class RequestRecord:
         """Log the record as JSON text (portable to any sink) and as `extra` fields (for OpenTelemetry)."""
         if self.total_ms is None:
             self.timings()
-        fields = {k: v for k, v in asdict(self).items() if k != "started"}
+        # Every field is a str, number, bool or None: no deep copy (`asdict`) is needed.
+        values = {name: getattr(self, name) for name in _LOGGED}
         level = logging.WARNING if self.error_code and not self.cancelled else logging.INFO
-        log.log(level, "chat request %s", json.dumps(fields), extra={"chat": fields})
+        log.log(level, "chat request %s", _encode(values).decode(), extra={"chat": values})
+
+
+_LOGGED = tuple(f.name for f in fields(RequestRecord) if f.name != "started")
