@@ -120,7 +120,9 @@ def main() -> None:
         # A partial run refreshes its own sections of the latest full results.
         merged = json.loads(latest.read_text())
         merged.update({k: v for k, v in results.items() if k in ALL or k == "load_plan"})
-        merged.setdefault("partial_runs", []).append({"only": sorted(wanted), "started": results["started"]})
+        merged.setdefault("partial_runs", []).append(
+            {"only": sorted(wanted), "started": results["started"], "commit": results["machine"]["commit"]}
+        )
         results = merged
     run.save(results, latest)
     report.render(results, quick=args.quick)

@@ -24,6 +24,8 @@ reads them unchanged. What is left out is the app: whatever either costs, the ap
   split from each read, each event msgspec-decoded, each text delta encoded as a content line,
   and a read's lines written at once as one chunk (as the function writes lines already
   waiting). No limits, telemetry, SDK, httpx2, heartbeats, queue, retries or error mapping.
+  `--burn-ms` spins the CPU that long per request before the POST: a relay that costs that much
+  more per request, to calibrate how a burst's time to first content grows with CPU per request.
 
     python -m benchmarks.floor platform --port 7073 --ttft-ms 20 --token-ms 20 --tokens 300
     python -m benchmarks.floor bare-relay --port 7074 --api responses \\
@@ -142,7 +144,13 @@ def _chat_text(payload: bytes) -> str | None:
     return None
 
 
-def bare_relay_routes(api: str, url: str, body: str) -> Callable[[str], Routes]:
+def _burn(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def bare_relay_routes(api: str, url: str, body: str, burn_ms: float = 0.0) -> Callable[[str], Routes]:
     template: dict[str, Any] = msgspec.json.decode(body)
     key = "input" if api == "responses" else "messages"
     text_of = _responses_text if api == "responses" else _chat_text
@@ -180,6 +188,8 @@ def bare_relay_routes(api: str, url: str, body: str) -> Callable[[str], Routes]:
         )
 
         async def chat_stream(req: Request) -> StreamingResponse:
+            if burn_ms:
+                _burn(burn_ms / 1000)
             ask = _decode_ask(await req.body())
             upstream = await session.post(url, data=encode({**template, key: ask.messages}), headers=headers)
             return StreamingResponse(lines(upstream), media_type=NDJSON)
@@ -199,13 +209,14 @@ def main() -> None:
     parser.add_argument("--api", choices=("responses", "chat_completions"), default="responses")
     parser.add_argument("--url", help="bare-relay: the upstream endpoint")
     parser.add_argument("--body", help="bare-relay: the upstream request body (JSON) the app sends")
+    parser.add_argument("--burn-ms", type=float, default=0.0, help="bare-relay: CPU to spin per request")
     args = parser.parse_args()
     if args.kind == "platform":
         serve(args, platform_routes(args.ttft_ms, args.token_ms, args.tokens))
     elif not args.url or not args.body:
         parser.error("bare-relay needs --url and --body")
     else:
-        serve(args, bare_relay_routes(args.api, args.url, args.body))
+        serve(args, bare_relay_routes(args.api, args.url, args.body, args.burn_ms))
 
 
 if __name__ == "__main__":

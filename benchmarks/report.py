@@ -230,7 +230,8 @@ def render(results: dict[str, Any], quick: bool = False) -> Path:
         add("")
         add(
             f"Sections refreshed since by `python -m benchmarks --only {','.join(partial['only'])}` "
-            f"({partial['started']} UTC) on the same machine: {', '.join(partial['only'])}."
+            f"({partial['started']} UTC{', commit `' + partial['commit'] + '`' if 'commit' in partial else ''}) "
+            f"on the same machine: {', '.join(partial['only'])}."
         )
     add("")
     add("## Summary")
@@ -428,20 +429,23 @@ def _burst_section(results: dict[str, Any], add: Any) -> None:
             "the last column gives each burst's own p50, which shows how much one burst varies on this machine."
         )
         add("")
-    add("| | p50 ms | p90 | p99 | max | complete | CPU ms per request | p50 of each burst |")
-    add("|---|---|---|---|---|---|---|---|")
+    add("| | p50 ms | p90 | p99 | max | complete | CPU ms per request | p50 of each burst | most waiting for accept |")
+    add("|---|---|---|---|---|---|---|---|---|")
 
     def burst_row(label: str, row: dict[str, Any], cpu: bool = True) -> None:
         q = row["ttfc_ms"]
         each = ", ".join(f"{v:.0f}" for v in row.get("p50_each_ms", []))
+        waiting = ", ".join(str(v) for v in row.get("accept_waiting_each", []))
         add(
             f"| {label} | {q['p50']:.0f} | {q['p90']:.0f} | {q['p99']:.0f} | {q['p100']:.0f} | "
             f"{row['completed']}/{burst['clients'] * repeats} | {_fmt(row['cpu_ms_per_request']) if cpu else '–'} | "
-            f"{each} |"
+            f"{each} | {waiting} |"
         )
 
     def added_row(label: str, q: dict[str, float]) -> None:
-        add(f"| {label} | {q['p50']:.0f} | {q['p90']:.0f} | {q['p99']:.0f} | {q['p100']:.0f} | | | |")
+        add(f"| {label} | {q['p50']:.0f} | {q['p90']:.0f} | {q['p99']:.0f} | {q['p100']:.0f} | | | | |")
+
+    burned = f"bare-relay+{burst['burn_ms']:g}ms" if "burn_ms" in burst else None
 
     for key in (k for k in burst if k.startswith("added/")):
         api = key.split("/", 1)[1]
@@ -452,9 +456,34 @@ def _burst_section(results: dict[str, Any], add: Any) -> None:
         added_row(f"{API_LABEL[api]}: function − direct (added)", burst[key])
         if f"bare-relay_added/{api}" in burst:
             added_row(f"{API_LABEL[api]}: bare-relay − direct (added)", burst[f"bare-relay_added/{api}"])
+        if burned and f"{burned}/{api}" in burst:
+            burst_row(f"{API_LABEL[api]}: {burned} (calibration)", burst[f"{burned}/{api}"])
+        if f"function+asyncio/{api}" in burst:
+            burst_row(f"{API_LABEL[api]}: function on asyncio's loop (what-if)", burst[f"function+asyncio/{api}"])
     if f"platform/{NO_UPSTREAM}" in burst:
         burst_row("platform (no upstream)", burst[f"platform/{NO_UPSTREAM}"])
     add("")
+    slopes = {k.split("/", 1)[1]: v for k, v in burst.items() if k.startswith("ms_per_cpu_ms/")}
+    if slopes:
+        per_api = []
+        for api, slope in slopes.items():
+            fn, bare = burst[f"function/{api}"], burst[f"bare-relay/{api}"]
+            gap = fn["cpu_ms_per_request"] - bare["cpu_ms_per_request"]
+            per_api.append(
+                f"{API_LABEL[api]}: {slope:.0f} ms of p50 per ms of CPU per request; the function spends "
+                f"{gap:.2f} ms per request more than the bare relay in the burst, which predicts "
+                f"{slope * gap:.0f} ms of the {fn['ttfc_ms']['p50'] - bare['ttfc_ms']['p50']:.0f} ms between their p50s"
+            )
+        add(
+            f"**What sets a burst's p50.** The calibration row is the bare relay spinning {burst['burn_ms']:g} ms "
+            "of CPU per request before its upstream call, so its distance from the bare relay is what CPU per request "
+            "costs a burst: " + "; ".join(per_api) + ". The last column is the most connections seen waiting in "
+            "the listening socket's accept queue (`/proc/net/tcp`) during each burst: uvloop, the worker's loop, "
+            "leaves part of a burst there until the first streams are under way, and how large that first wave "
+            "is moves a burst's p50 (hence the spread between bursts); on asyncio's loop (the what-if row) "
+            "none wait, and the whole burst is taken in at once."
+        )
+        add("")
     add(f"![burst]({plot_burst(results)})")
     add("")
 

@@ -52,6 +52,9 @@ BARE = "bare-relay"  # benchmarks.floor: the least any relay must do, on the wor
 PLATFORM = "platform"  # benchmarks.floor: the worker's web stack alone, lines from memory, no upstream
 FLOORS = (BARE, PLATFORM)
 NO_UPSTREAM = "none"  # the `api` of a system that reads no upstream (the platform floor)
+BURN_MS = 1.0  # the burst's calibration: the bare relay spending this much more CPU per request
+BURNED = f"{BARE}+{BURN_MS:g}ms"
+ASYNCIO = "function+asyncio"  # the burst's what-if: the function on asyncio's own loop instead of uvloop
 
 
 def direct_body(api: str) -> str:
@@ -362,48 +365,99 @@ def scenario_burst(clients: int, tokens: int, apis: tuple[str, ...] = APIS, repe
     The floors too: the bare relay per API, and the platform floor (no upstream) once. Each burst
     runs `repeats` times, each on a fresh process (a second burst on the same one would find its
     upstream connections already open); the samples are pooled and each repeat's p50 is kept.
+
+    Two more rows explain the figures. The calibration (`BURNED`: the bare relay spinning
+    `BURN_MS` of CPU per request) gives how much a burst's p50 grows per millisecond of CPU per
+    request. The what-if (`ASYNCIO`, first API only) runs the function on asyncio's loop: uvloop,
+    which the worker runs, leaves part of a burst in the listening socket's accept queue until the
+    first streams are under way, and each row reports the most connections seen waiting there.
     """
     sim = start_simulator(ttft_ms=0, token_ms=20, tokens=tokens)
-    out: dict[str, Any] = {"clients": clients, "tokens": tokens, "repeats": repeats}
-    runs = [(kind, api) for api in apis for kind in ("direct", "function", BARE)] + [(PLATFORM, NO_UPSTREAM)]
+    out: dict[str, Any] = {"clients": clients, "tokens": tokens, "repeats": repeats, "burn_ms": BURN_MS}
+    runs: list[tuple[str, str, str, tuple[str, ...]]] = []  # (label, kind, api, extra arguments)
+    for api in apis:
+        runs += [("direct", "direct", api, ()), ("function", "function", api, ()), (BARE, BARE, api, ())]
+        runs.append((BURNED, BARE, api, ("--burn-ms", f"{BURN_MS:g}")))
+    runs += [(ASYNCIO, "function", apis[0], ("--loop", "asyncio")), (PLATFORM, PLATFORM, NO_UPSTREAM, ())]
     try:
-        for kind, api in runs:
+        for label, kind, api, extra in runs:
             ttfc: list[float] = []
             each: list[float] = []
+            waiting: list[int] = []
             cpu = 0.0
             for _ in range(repeats):
-                with system(kind, sim, api) as proc:
+                with system(kind, sim, api, *extra) as proc:
                     target = direct_target(sim, api) if proc is None else function_target(proc)
                     run_loadgen({"mode": "load", "targets": [target], "slots": 4, "duration_s": 0.2}, "warm")
                     time.sleep(0.5)
                     cpu0 = cpu_seconds(proc.pid) if proc else 0.0
                     spec = {"mode": "burst", "targets": [target], "slots": clients, "timeout_s": 120}
-                    results = run_loadgen(spec, f"burst-{kind}-{api}")
+                    with AcceptQueue(target["port"]) as queue:
+                        results = run_loadgen(spec, f"burst-{label}-{api}")
                     cpu += cpu_seconds(proc.pid) - cpu0 if proc else float("nan")
+                    waiting.append(queue.peak)
                 ok = [r for r in results if r["status"] == 200 and r["first_content"] and r["complete"]]
                 mine = [(r["first_content"] - r["started"]) / 1e6 for r in ok]
                 each.append(float(np.percentile(mine, 50)) if mine else float("nan"))
                 ttfc += mine
-            out[f"{kind}/{api}"] = {
+            row = out[f"{label}/{api}"] = {
                 "ttfc_ms": percentiles(ttfc, (50, 90, 99, 100)),
                 "p50_each_ms": each,
                 "completed": len(ttfc),
                 "cpu_ms_per_request": 1000 * cpu / (clients * repeats),
+                "accept_waiting_each": waiting,
                 "samples": ttfc,
             }
             print(
-                f"  burst {kind}/{api}: TTFC p50 {out[f'{kind}/{api}']['ttfc_ms']['p50']:.0f} ms "
-                f"(each burst: {', '.join(f'{v:.0f}' for v in each)}), {len(ttfc)}/{clients * repeats} complete",
+                f"  burst {label}/{api}: TTFC p50 {row['ttfc_ms']['p50']:.0f} ms "
+                f"(each burst: {', '.join(f'{v:.0f}' for v in each)}; most waiting to be accepted: "
+                f"{', '.join(map(str, waiting))}), {len(ttfc)}/{clients * repeats} complete",
                 flush=True,
             )
         for api in apis:
             direct = out[f"direct/{api}"]["ttfc_ms"]
             for kind, key in (("function", f"added/{api}"), (BARE, f"{BARE}_added/{api}")):
                 out[key] = {k: out[f"{kind}/{api}"]["ttfc_ms"][k] - direct[k] for k in direct}
+            bare, burned = out[f"{BARE}/{api}"], out[f"{BURNED}/{api}"]
+            out[f"ms_per_cpu_ms/{api}"] = (burned["ttfc_ms"]["p50"] - bare["ttfc_ms"]["p50"]) / (
+                burned["cpu_ms_per_request"] - bare["cpu_ms_per_request"]
+            )
         fetch_stamps(sim)
         return out
     finally:
         sim.stop()
+
+
+class AcceptQueue:
+    """The most connections seen waiting in a listening socket's accept queue, sampled from /proc/net/tcp.
+
+    For a socket in LISTEN (state 0A) the kernel reports that count as the `rx_queue` field.
+    """
+
+    def __init__(self, port: int, interval: float = 0.025) -> None:
+        self._listener = f"0100007F:{port:04X} 00000000:0000 0A ".encode()  # 127.0.0.1:port, listening
+        self._interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with open("/proc/net/tcp", "rb") as table:
+                text = table.read()
+            at = text.find(self._listener)
+            if at >= 0:
+                queues = text[at + len(self._listener) :].split(b" ", 1)[0]  # tx_queue:rx_queue, hex
+                self.peak = max(self.peak, int(queues.split(b":")[1], 16))
+            self._stop.wait(self._interval)
+
+    def __enter__(self) -> AcceptQueue:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def scenario_request_cpu(
