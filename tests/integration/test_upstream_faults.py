@@ -174,6 +174,27 @@ def test_upstream_timeout_is_a_504(impatient_host: Host, simulator: Simulator, c
     assert response.json()["error"]["code"] == "upstream_timeout"
 
 
+def test_an_upstream_silent_past_the_timeout_mid_answer_ends_with_a_timeout_line(
+    impatient_host: Host, simulator: Simulator, client
+):
+    """The timeout bounds each wait for upstream bytes, not the answer: the text so far is kept."""
+    marker = simulator.rule(reply="now and then", fault="stall", fault_after=1, stall_ms=3000)
+    response = client.post(f"{impatient_host.url}/api/chat/stream", json=user(marker))
+    assert response.status_code == 200
+    events = ndjson_events(response.text)
+    assert joined_content(events) == "now"
+    assert events[-1]["error"]["code"] == "upstream_timeout"
+
+
+def test_a_slow_answer_that_keeps_coming_is_not_timed_out(impatient_host: Host, simulator: Simulator, client):
+    """Longer in total than the 0.5 s timeout, but never silent for that long."""
+    marker = simulator.rule(tokens=12, token_ms=100)
+    response = client.post(f"{impatient_host.url}/api/chat/stream", json=user(marker))
+    events = ndjson_events(response.text)
+    assert "error" not in events[-1]
+    assert len([e for e in events if e.get("delta", {}).get("content")]) == 12
+
+
 @pytest.fixture(scope="module")
 def unconfigured_host():
     started = start_host(host_env(None))
