@@ -120,9 +120,10 @@ def main() -> None:
         # A partial run refreshes its own sections of the latest full results.
         merged = json.loads(latest.read_text())
         merged.update({k: v for k, v in results.items() if k in ALL or k == "load_plan"})
-        merged.setdefault("partial_runs", []).append(
-            {"only": sorted(wanted), "started": results["started"], "commit": results["machine"]["commit"]}
-        )
+        # Earlier partial runs whose sections this one replaced no longer describe any figure.
+        partials = [p for p in merged.get("partial_runs", []) if not set(p["only"]) <= wanted]
+        partials.append({"only": sorted(wanted), "started": results["started"], "commit": results["machine"]["commit"]})
+        merged["partial_runs"] = partials
         results = merged
     run.save(results, latest)
     report.render(results, quick=args.quick)
