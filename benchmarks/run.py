@@ -419,9 +419,9 @@ def scenario_burst(clients: int, tokens: int, apis: tuple[str, ...] = APIS, repe
             for kind, key in (("function", f"added/{api}"), (BARE, f"{BARE}_added/{api}")):
                 out[key] = {k: out[f"{kind}/{api}"]["ttfc_ms"][k] - direct[k] for k in direct}
             bare, burned = out[f"{BARE}/{api}"], out[f"{BURNED}/{api}"]
-            out[f"ms_per_cpu_ms/{api}"] = (burned["ttfc_ms"]["p50"] - bare["ttfc_ms"]["p50"]) / (
-                burned["cpu_ms_per_request"] - bare["cpu_ms_per_request"]
-            )
+            spent = burned["cpu_ms_per_request"] - bare["cpu_ms_per_request"]
+            gained = burned["ttfc_ms"]["p50"] - bare["ttfc_ms"]["p50"]
+            out[f"ms_per_cpu_ms/{api}"] = gained / spent if spent > 0 else float("nan")
         fetch_stamps(sim)
         return out
     finally:
