@@ -104,6 +104,10 @@ class Host:
     def log(self) -> str:
         return "".join(self.process.log)  # type: ignore[attr-defined]
 
+    def request_records(self) -> list[dict[str, Any]]:
+        """The request records logged so far (chat/telemetry.py), parsed: their JSON's spacing is not the contract."""
+        return [json.loads(line[line.index("{") :]) for line in self.log.splitlines() if "chat request {" in line]
+
     def logged(self, *fragments: str, timeout: float = 10) -> str:
         """The first log line holding every fragment, waiting for it: the log is read from a pipe by a
         thread of this process, so a line the host wrote before answering may arrive after the answer."""
