@@ -479,9 +479,9 @@ def _burst_section(results: dict[str, Any], add: Any) -> None:
             "of CPU per request before its upstream call, so its distance from the bare relay is what CPU per request "
             "costs a burst: " + "; ".join(per_api) + ". The last column is the most connections seen waiting in "
             "the listening socket's accept queue (`/proc/net/tcp`) during each burst: uvloop, the worker's loop, "
-            "leaves part of a burst there until the first streams are under way, and how large that first wave "
-            "is moves a burst's p50 (hence the spread between bursts); on asyncio's loop (the what-if row) "
-            "none wait, and the whole burst is taken in at once."
+            "often leaves part of a burst there until the first streams are under way, and how large that first "
+            "wave is moves a burst's p50 (hence the spread between bursts); on asyncio's loop (the what-if row) "
+            "few or none wait: it takes in the whole burst at once."
         )
         add("")
     add(f"![burst]({plot_burst(results)})")
@@ -686,12 +686,16 @@ def _flex_section(results: dict[str, Any], add: Any) -> None:
     if not points:
         return
     _, cross = crossing(points)
+    # The rate to keep up with is the one the simulator delivers read directly at the same load where
+    # that was measured: its own pacing (each sleep timed from the last line) already falls short of
+    # the nominal rate, by 5 % at 100 streams, which would otherwise be charged to the function.
+    offered = {p["streams"]: p["delivered_tps_per_stream"] for p in _points(results, "direct")}
     good = [
         p
         for p in points
         if p["latency_ms"]["p99"] <= LATENCY_LIMIT_MS
         and p["failed"] == 0
-        and p["delivered_tps_per_stream"] >= 0.95 * p["tps"]
+        and p["delivered_tps_per_stream"] >= 0.95 * min(p["tps"], offered.get(p["streams"], p["tps"]))
     ]
     best = max((p["streams"] for p in good), default=None)
     add("## What this means for Flex Consumption")
@@ -713,7 +717,7 @@ def _flex_section(results: dict[str, Any], add: Any) -> None:
         cap = max(recommended * 2, 100)
         add(
             f"- Largest measured load that stays healthy on one worker (p99 ≤ {LATENCY_LIMIT_MS:g} ms, every stream "
-            f"complete, ≥ 95 % of the token rate delivered): **{best} streams** at 50 tokens/s"
+            f"complete, ≥ 95 % of the token rate the simulator delivers directly): **{best} streams** at 50 tokens/s"
             + (f"; p99 passes {LATENCY_LIMIT_MS:g} ms at about {cross:.0f}." if cross else ".")
         )
         if request_ms:

@@ -369,8 +369,8 @@ def scenario_burst(clients: int, tokens: int, apis: tuple[str, ...] = APIS, repe
     Two more rows explain the figures. The calibration (`BURNED`: the bare relay spinning
     `BURN_MS` of CPU per request) gives how much a burst's p50 grows per millisecond of CPU per
     request. The what-if (`ASYNCIO`, first API only) runs the function on asyncio's loop: uvloop,
-    which the worker runs, leaves part of a burst in the listening socket's accept queue until the
-    first streams are under way, and each row reports the most connections seen waiting there.
+    which the worker runs, often leaves part of a burst in the listening socket's accept queue until
+    the first streams are under way, and each row reports the most connections seen waiting there.
     """
     sim = start_simulator(ttft_ms=0, token_ms=20, tokens=tokens)
     out: dict[str, Any] = {"clients": clients, "tokens": tokens, "repeats": repeats, "burn_ms": BURN_MS}
