@@ -106,7 +106,11 @@ class Host:
 
     def request_records(self) -> list[dict[str, Any]]:
         """The request records logged so far (chat/telemetry.py), parsed: their JSON's spacing is not the contract."""
-        return [json.loads(line[line.index("{") :]) for line in self.log.splitlines() if "chat request {" in line]
+        return [_record(line) for line in self.log.splitlines() if RECORD in line]
+
+    def request_record(self, request_id: str, timeout: float = 10) -> dict[str, Any]:
+        """One request's record, waiting for it: it is logged when the response ends."""
+        return _record(self.logged(RECORD, request_id, timeout=timeout))
 
     def logged(self, *fragments: str, timeout: float = 10) -> str:
         """The first log line holding every fragment, waiting for it: the log is read from a pipe by a
@@ -118,6 +122,13 @@ class Host:
                     return line
             assert time.monotonic() < deadline, f"no log line with {fragments}"
             time.sleep(0.05)
+
+
+RECORD = "chat request {"  # how chat/telemetry.py's record line starts
+
+
+def _record(line: str) -> dict[str, Any]:
+    return json.loads(line[line.index("{") :])
 
 
 def start_simulator(*args: str) -> Simulator:

@@ -82,11 +82,6 @@ def one_slot_host(simulator: Simulator) -> Iterator[Host]:
     stop(started.process)
 
 
-def logged_record(host: Host, request_id: str, timeout: float = 10) -> dict[str, Any]:
-    line = host.logged("chat request {", request_id, timeout=timeout)
-    return json.loads(line[line.index("{") :])
-
-
 def assert_limited(response: httpx.Response, code: str) -> None:
     assert response.status_code == 429, response.text
     assert response.json()["error"]["code"] == code
@@ -118,8 +113,8 @@ def test_requests_a_minute_are_counted_per_client(limited_host: Host, simulator:
     answer = b.post("/api/chat/stream", user(marker))
     assert answer.status_code == 200 and text_of(answer) == "yours, untouched"
     # The record names the client by a keyed hash: the same for all of a's requests, another for b's.
-    clients = {logged_record(limited_host, request_id)["client"] for request_id in ids}
-    b_client = logged_record(limited_host, answer.headers["x-request-id"])["client"]
+    clients = {limited_host.request_record(request_id)["client"] for request_id in ids}
+    b_client = limited_host.request_record(answer.headers["x-request-id"])["client"]
     assert len(clients) == 1 and b_client not in clients and len(b_client) == 16
     records = [line for line in limited_host.log.splitlines() if "chat request {" in line]
     assert not any(a.address in line or b.address in line for line in records)
@@ -154,7 +149,7 @@ def test_requests_in_flight_are_limited_per_client_and_freed_when_they_end(limit
     rest = [line for line in second.lines if line]  # type: ignore[attr-defined]  # the other one runs to its end
     assert json.loads(rest[-1])["context"]["finish_reason"] == "stop"
     second.close()
-    logged_record(limited_host, second.headers["x-request-id"])
+    limited_host.request_record(second.headers["x-request-id"])
     assert a.post("/api/chat", user("and again")).status_code == 200
 
 
@@ -175,7 +170,7 @@ def test_tokens_are_reserved_when_admitted_and_settled_when_done(limited_host: H
     rest = [line for line in running.lines if line]  # type: ignore[attr-defined]
     assert json.loads(rest[-1])["context"]["finish_reason"] == "stop"
     running.close()
-    record = logged_record(limited_host, running.headers["x-request-id"])
+    record = limited_host.request_record(running.headers["x-request-id"])
     assert record["prompt_tokens"] + record["completion_tokens"] < reservation(BIG) // 10
     # Settled to what the upstream counted: the large request fits again.
     assert a.post("/api/chat", big("third")).status_code == 200

@@ -221,12 +221,6 @@ def shows_reasoning(simulator: Simulator, marker: str) -> bool:
     return simulator.records(marker)[0]["api"] == "responses"  # Azure Chat Completions streams none
 
 
-def logged_record(host: Host, request_id: str, timeout: float = 10) -> dict[str, Any]:
-    """The request's telemetry record from the host's log (emitted when the response ends)."""
-    line = host.logged("chat request {", request_id, timeout=timeout)
-    return json.loads(line[line.index("{") :])
-
-
 @by_route
 def test_exact_text_and_reasoning_with_phases_in_order(host: Host, simulator: Simulator, client, route: Route):
     marker = simulator.rule(reply=MULTIBYTE, reasoning=REASONING)
@@ -243,7 +237,7 @@ def test_exact_text_and_reasoning_with_phases_in_order(host: Host, simulator: Si
         assert len([k for k in kinds if k == "text"]) == simulator.record(marker)["tokens_total"]  # one per delta
         if shows_reasoning(simulator, marker):
             assert kinds.index("thinking") < kinds.index("reasoning") < kinds.index("answering")
-    record = logged_record(host, response.headers["x-request-id"])
+    record = host.request_record(response.headers["x-request-id"])
     assert (record["protocol"], record["streaming"], record["finish_reason"]) == (
         route.protocol,
         route.streaming,
@@ -378,7 +372,7 @@ def test_failures_mid_answer_keep_the_text_then_end_with_the_error(
     events = route.read(response)
     assert joined(events, "text") == "red fox"
     assert events[-1] == ("error", expected.code if route.error_codes else None, expected.message)
-    assert logged_record(host, response.headers["x-request-id"])["error_code"] == expected.code
+    assert host.request_record(response.headers["x-request-id"])["error_code"] == expected.code
 
 
 @by_streaming_route
@@ -413,7 +407,7 @@ def test_a_client_going_away_closes_the_upstream(host: Host, simulator: Simulato
     assert record["closed_early"] is True and not record["finished"]
     assert record["tokens_sent"] < 200
     if route.streaming:
-        assert logged_record(host, response.headers["x-request-id"])["cancelled"] is True
+        assert host.request_record(response.headers["x-request-id"])["cancelled"] is True
 
 
 TEXT_LINE = {"ai-chat": '"content"', "ui-message": '"text-delta"', "responses": "output_text.delta"}

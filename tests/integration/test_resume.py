@@ -344,7 +344,7 @@ def test_cancel_of_a_live_stream_ends_it_with_an_error_line_and_is_logged_as_a_c
     assert rest[-1]["error"]["code"] == "cancelled"
     assert simulator.wait_for(marker, lambda r: r["ended_at"] is not None)["closed_early"]
     wait_for(lambda: f"stream {info['streamId']} cancelled by its client" in memory_host.log, "the cancel's log line")
-    memory_host.logged("chat request {", request_id, timeout=15)
+    memory_host.request_record(request_id, timeout=15)
     assert f"client went away; upstream closed (request {request_id})" not in memory_host.log
 
 
