@@ -826,5 +826,6 @@ def _method_section(results: dict[str, Any], add: Any) -> None:
     add(".venv/bin/python -m benchmarks --only ttft,burst --label try  # some scenarios, saved to results/history")
     add(".venv/bin/python -m benchmarks.levers --api responses        # CPU per upstream call, SDK paths vs the app's")
     add(".venv/bin/python -m benchmarks.profile --system bare-relay   # where one system's CPU per request goes")
+    add(".venv/bin/python -m benchmarks.compare /tmp/before           # CPU per request: this checkout vs another")
     add("```")
     add("")

@@ -106,11 +106,12 @@ class Host:
 
     def request_records(self) -> list[dict[str, Any]]:
         """The request records logged so far (chat/telemetry.py), parsed: their JSON's spacing is not the contract."""
-        return [_record(line) for line in self.log.splitlines() if RECORD in line]
+        return [record for line in self.log.splitlines() if RECORD in line for record in _records(line)]
 
     def request_record(self, request_id: str, timeout: float = 10) -> dict[str, Any]:
-        """One request's record, waiting for it: it is logged when the response ends."""
-        return _record(self.logged(RECORD, request_id, timeout=timeout))
+        """One request's record, waiting for it: its batch is logged within a second of the response's end."""
+        line = self.logged(RECORD, request_id, timeout=timeout)
+        return next(record for record in _records(line) if record["request_id"] == request_id)
 
     def logged(self, *fragments: str, timeout: float = 10) -> str:
         """The first log line holding every fragment, waiting for it: the log is read from a pipe by a
@@ -124,11 +125,11 @@ class Host:
             time.sleep(0.05)
 
 
-RECORD = "chat request {"  # how chat/telemetry.py's record line starts
+RECORD = "chat requests ["  # how chat/telemetry.py's line of records starts
 
 
-def _record(line: str) -> dict[str, Any]:
-    return json.loads(line[line.index("{") :])
+def _records(line: str) -> list[dict[str, Any]]:
+    return json.loads(line[line.index(RECORD) + len(RECORD) - 1 :])
 
 
 def start_simulator(*args: str) -> Simulator:

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from dev.simulator import tokenize
-from tests.harness import Host, Simulator, host_env, start_host, stop, user
+from tests.harness import RECORD, Host, Simulator, host_env, start_host, stop, user
 
 LIMITS = {
     "CHAT_CLIENT_REQUESTS_PER_MINUTE": "10",
@@ -116,7 +116,7 @@ def test_requests_a_minute_are_counted_per_client(limited_host: Host, simulator:
     clients = {limited_host.request_record(request_id)["client"] for request_id in ids}
     b_client = limited_host.request_record(answer.headers["x-request-id"])["client"]
     assert len(clients) == 1 and b_client not in clients and len(b_client) == 16
-    records = [line for line in limited_host.log.splitlines() if "chat request {" in line]
+    records = [line for line in limited_host.log.splitlines() if RECORD in line]
     assert not any(a.address in line or b.address in line for line in records)
 
 

@@ -1,0 +1,83 @@
+"""CPU per request of this checkout against another one, interleaved: a lever's before and after.
+
+Issue #14 asks for before/after figures for each lever. One run of `request_cpu` is one process
+on a machine whose load drifts, so a change of a tenth of a millisecond hides in the noise
+between two runs. Here both checkouts are served the same way (`benchmarks.worker_host`, each
+from its own folder), read by the same simulator, and run in alternating order, `--rounds`
+times each; the figure per run is CPU per request as `request_cpu` measures it (one-delta
+streams back to back from 8 clients), and the medians are compared.
+
+    git worktree add /tmp/before HEAD~1
+    python -m benchmarks.compare /tmp/before [--api responses] [--rounds 6] [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks import run
+from benchmarks.__main__ import ensure_dependencies
+from benchmarks._common import ROOT, cpu_seconds
+from dev.host import free_port
+
+
+def cpu_per_request(root: Path, sim: run.Proc, api: str, seconds: float) -> float:
+    """One fresh process of the app in `root`: its CPU per completed request, in ms."""
+    env = run.function_env(sim, api)
+    env["PYTHONPATH"] = str(root)
+    port = free_port()
+    log_path = run.LOGS / f"compare-{root.name}.log"
+    run.LOGS.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log:
+        args = [sys.executable, "-m", "benchmarks.worker_host", "--port", str(port)]
+        process = subprocess.Popen(args, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = run.Proc(f"compare-{root.name}", process, f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 30
+        while not run.READY.search(log_path.read_text(errors="replace")):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{root} did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.02)
+        target = run.function_target(proc)
+        run.run_loadgen({"mode": "load", "targets": [target], "slots": 4, "duration_s": 0.5}, "warm")
+        time.sleep(0.3)
+        cpu0 = cpu_seconds(process.pid)
+        spec = {"mode": "load", "targets": [target], "slots": 8, "duration_s": seconds, "ramp_s": 0}
+        results = run.run_loadgen(spec, f"compare-{root.name}")
+        ok = sum(1 for r in results if r["status"] == 200 and r["complete"])
+        return 1000 * (cpu_seconds(process.pid) - cpu0) / max(1, ok)
+    finally:
+        proc.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("other", type=Path, help="another checkout of this repository (e.g. a git worktree)")
+    parser.add_argument("--api", default="responses", choices=run.APIS)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    ensure_dependencies()  # the simulator and load generator run on uvloop and httptools, as in `make bench`
+    roots = (args.other.resolve(), ROOT)
+    figures: dict[Path, list[float]] = {root: [] for root in roots}
+    sim = run.start_simulator(ttft_ms=0, token_ms=0, tokens=1)
+    try:
+        for n in range(args.rounds):
+            for root in roots if n % 2 == 0 else roots[::-1]:
+                figures[root].append(cpu_per_request(root, sim, args.api, args.seconds))
+    finally:
+        sim.stop()
+    for root, values in figures.items():
+        each = ", ".join(f"{v:.3f}" for v in values)
+        print(f"{root}: median {statistics.median(values):.3f} ms CPU per request ({each})")
+    before, after = (statistics.median(figures[root]) for root in roots)
+    print(f"this checkout − the other: {after - before:+.3f} ms ({(after - before) / before:+.1%})")
+
+
+if __name__ == "__main__":
+    main()
