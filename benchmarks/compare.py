@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -30,27 +28,17 @@ def cpu_per_request(root: Path, sim: run.Proc, api: str, seconds: float) -> floa
     """One fresh process of the app in `root`: its CPU per completed request, in ms."""
     env = run.function_env(sim, api)
     env["PYTHONPATH"] = str(root)
-    port = free_port()
-    log_path = run.LOGS / f"compare-{root.name}.log"
-    run.LOGS.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "wb") as log:
-        args = [sys.executable, "-m", "benchmarks.worker_host", "--port", str(port)]
-        process = subprocess.Popen(args, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    proc = run.Proc(f"compare-{root.name}", process, f"http://127.0.0.1:{port}")
+    args = ["-m", "benchmarks.worker_host", "--port", str(free_port())]
+    proc = run.start(f"compare-{root.name}", args, env, cwd=root)
     try:
-        deadline = time.monotonic() + 30
-        while not run.READY.search(log_path.read_text(errors="replace")):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{root} did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.02)
         target = run.function_target(proc)
         run.run_loadgen({"mode": "load", "targets": [target], "slots": 4, "duration_s": 0.5}, "warm")
         time.sleep(0.3)
-        cpu0 = cpu_seconds(process.pid)
+        cpu0 = cpu_seconds(proc.pid)
         spec = {"mode": "load", "targets": [target], "slots": 8, "duration_s": seconds, "ramp_s": 0}
         results = run.run_loadgen(spec, f"compare-{root.name}")
         ok = sum(1 for r in results if r["status"] == 200 and r["complete"])
-        return 1000 * (cpu_seconds(process.pid) - cpu0) / max(1, ok)
+        return 1000 * (cpu_seconds(proc.pid) - cpu0) / max(1, ok)
     finally:
         proc.stop()
 

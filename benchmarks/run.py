@@ -100,12 +100,12 @@ def _env(helpers: bool, **extra: str) -> dict[str, str]:
     return env
 
 
-def start(name: str, args: list[str], env: dict[str, str], timeout: float = 30) -> Proc:
+def start(name: str, args: list[str], env: dict[str, str], timeout: float = 30, cwd: Path = ROOT) -> Proc:
     LOGS.mkdir(parents=True, exist_ok=True)
     log_path = LOGS / f"{name}.log"
     log = open(log_path, "wb")  # noqa: SIM115 - the child writes to it for its whole life
     process = subprocess.Popen(
-        [sys.executable, *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=higher_priority
+        [sys.executable, *args], cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=higher_priority
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

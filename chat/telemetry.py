@@ -2,8 +2,8 @@
 
 Records are logged in batches, `chat requests [{...}, ...]`: one log line per second at most (or per
 `BATCH_RECORDS` records), not one per request. On the worker every log line is a message handed to
-its gRPC thread for the host, and waking that thread per request cost 0.15 ms of the worker's CPU
-per request, an eighth of all of it (`python -m benchmarks.profile`, issue #14). A record therefore
+its gRPC thread for the host, and waking that thread per request cost 0.12 ms of the worker's CPU
+per request, a tenth of all of it (`python -m benchmarks.compare`, issue #14). A record therefore
 reaches the log up to `FLUSH_SECONDS` after its request ended; the batch is logged at WARNING when
 any record in it is a failure, else at INFO.
 """
