@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from pathlib import Path
 
 from benchmarks import run
 from benchmarks.__main__ import ensure_dependencies
-from benchmarks._common import ROOT, cpu_seconds
+from benchmarks._common import ROOT
 from dev.host import free_port
 
 
@@ -31,14 +30,7 @@ def cpu_per_request(root: Path, sim: run.Proc, api: str, seconds: float) -> floa
     args = ["-m", "benchmarks.worker_host", "--port", str(free_port())]
     proc = run.start(f"compare-{root.name}", args, env, cwd=root)
     try:
-        target = run.function_target(proc)
-        run.run_loadgen({"mode": "load", "targets": [target], "slots": 4, "duration_s": 0.5}, "warm")
-        time.sleep(0.3)
-        cpu0 = cpu_seconds(proc.pid)
-        spec = {"mode": "load", "targets": [target], "slots": 8, "duration_s": seconds, "ramp_s": 0}
-        results = run.run_loadgen(spec, f"compare-{root.name}")
-        ok = sum(1 for r in results if r["status"] == 200 and r["complete"])
-        return 1000 * (cpu_seconds(proc.pid) - cpu0) / max(1, ok)
+        return run.request_cpu(proc, 8, seconds, f"compare-{root.name}")["cpu_ms_per_request"]
     finally:
         proc.stop()
 

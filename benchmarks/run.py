@@ -476,31 +476,36 @@ def scenario_request_cpu(
         for kind, api in runs:
             with system(kind, sim, api, "--gc-report") as proc:
                 assert proc is not None
-                target = function_target(proc)
-                run_loadgen({"mode": "load", "targets": [target], "slots": 4, "duration_s": 0.5}, "warm")
-                time.sleep(0.5)
-                cpu0, began = cpu_seconds(proc.pid), time.monotonic()
-                spec = {"mode": "load", "targets": [target], "slots": slots, "duration_s": seconds, "ramp_s": 0}
-                results = run_loadgen(spec, f"request-cpu-{kind}-{api}")
-                cpu, wall = cpu_seconds(proc.pid) - cpu0, time.monotonic() - began
+                row = out[f"{kind}/{api}"] = request_cpu(proc, slots, seconds, f"request-cpu-{kind}-{api}")
                 fetch_stamps(sim)
-            ok = [r for r in results if r["status"] == 200 and r["complete"]]
-            row = out[f"{kind}/{api}"] = {
-                "requests": len(results),
-                "completed": len(ok),
-                "cpu_ms_per_request": 1000 * cpu / max(1, len(ok)),
-                "requests_per_s": len(ok) / wall,
-                "cpu_util": cpu / wall,
-                "gc": _gc_report(LOGS / f"{kind}-{api}.log"),
-            }
+            row["gc"] = _gc_report(LOGS / f"{kind}-{api}.log")
             print(
                 f"  request CPU {kind}/{api}: {row['cpu_ms_per_request']:.2f} ms/request "
-                f"({len(ok)} requests, {row['requests_per_s']:.0f}/s, CPU {row['cpu_util']:.0%})",
+                f"({row['completed']} requests, {row['requests_per_s']:.0f}/s, CPU {row['cpu_util']:.0%})",
                 flush=True,
             )
         return out
     finally:
         sim.stop()
+
+
+def request_cpu(proc: Proc, slots: int, seconds: float, name: str) -> dict[str, Any]:
+    """One system's CPU per request: one-delta streams back to back from `slots` clients, after a warm-up."""
+    target = function_target(proc)
+    run_loadgen({"mode": "load", "targets": [target], "slots": 4, "duration_s": 0.5}, "warm")
+    time.sleep(0.5)
+    cpu0, began = cpu_seconds(proc.pid), time.monotonic()
+    spec = {"mode": "load", "targets": [target], "slots": slots, "duration_s": seconds, "ramp_s": 0}
+    results = run_loadgen(spec, name)
+    cpu, wall = cpu_seconds(proc.pid) - cpu0, time.monotonic() - began
+    ok = sum(1 for r in results if r["status"] == 200 and r["complete"])
+    return {
+        "requests": len(results),
+        "completed": ok,
+        "cpu_ms_per_request": 1000 * cpu / max(1, ok),
+        "requests_per_s": ok / wall,
+        "cpu_util": cpu / wall,
+    }
 
 
 @contextmanager
