@@ -1,14 +1,18 @@
-"""CPU per request of this checkout against another one, interleaved: a lever's before and after.
+"""CPU per request (or per delta) of this checkout against another one, interleaved: a lever's before and after.
 
 Issue #14 asks for before/after figures for each lever. One run of `request_cpu` is one process
 on a machine whose load drifts, so a change of a tenth of a millisecond hides in the noise
 between two runs. Here both checkouts are served the same way (`benchmarks.worker_host`, each
 from its own folder), read by the same simulator, and run in alternating order, `--rounds`
 times each; the figure per run is CPU per request as `request_cpu` measures it (one-delta
-streams back to back from 8 clients), and the medians are compared.
+streams back to back from 8 clients), or with `--deltas N` CPU per 1,000 deltas as `deltas_cpu`
+measures it (N streams of 300 deltas at 50 tokens/s), and the medians are compared. `--ttft N`
+instead serves both checkouts at once and reads them and the simulator in turn, one stream at a
+time, N rounds in a fresh order each (the `ttft` scenario's method): added time to first token.
 
     git worktree add /tmp/before HEAD~1
-    python -m benchmarks.compare /tmp/before [--api responses] [--rounds 6] [--seconds 5]
+    python -m benchmarks.compare /tmp/before [--api responses] [--rounds 6] [--seconds 5] [--deltas 300]
+    python -m benchmarks.compare /tmp/before --ttft 300
 """
 
 from __future__ import annotations
@@ -23,13 +27,43 @@ from benchmarks._common import ROOT
 from dev.host import free_port
 
 
-def cpu_per_request(root: Path, sim: run.Proc, api: str, seconds: float) -> float:
-    """One fresh process of the app in `root`: its CPU per completed request, in ms."""
+def start(root: Path, sim: run.Proc, api: str) -> run.Proc:
+    """The app in `root`, served as `make bench` serves the function, reading `sim`."""
     env = run.function_env(sim, api)
     env["PYTHONPATH"] = str(root)
     args = ["-m", "benchmarks.worker_host", "--port", str(free_port())]
-    proc = run.start(f"compare-{root.name}", args, env, cwd=root)
+    return run.start(f"compare-{root.name}", args, env, cwd=root)
+
+
+def added_ttft(roots: tuple[Path, ...], api: str, rounds: int) -> dict[Path, float]:
+    """p50 time to first token through each checkout minus the simulator's own, interleaved."""
+    sim = run.start_simulator(ttft_ms=20, token_ms=10, tokens=6)
+    procs: list[run.Proc] = []
     try:
+        procs = [start(root, sim, api) for root in roots]
+        targets = [run.direct_target(sim, api), *(run.function_target(p) for p in procs)]
+        run.run_loadgen({"mode": "ttft", "targets": targets, "rounds": 5}, "compare-ttft-warmup")
+        results = run.run_loadgen({"mode": "ttft", "targets": targets, "rounds": rounds}, "compare-ttft")
+    finally:
+        for proc in [*procs, sim]:
+            proc.stop()
+    p50 = [
+        statistics.median(
+            (r["first_content"] - r["started"]) / 1e6
+            for r in results
+            if r["target"] == index and r["status"] == 200 and r["first_content"]
+        )
+        for index in range(len(targets))
+    ]
+    return {root: p50[index + 1] - p50[0] for index, root in enumerate(roots)}
+
+
+def measure(root: Path, sim: run.Proc, api: str, seconds: float, streams: int) -> float:
+    """One fresh process of the app in `root`: ms of CPU per request, or per 1,000 deltas when `streams`."""
+    proc = start(root, sim, api)
+    try:
+        if streams:
+            return run.deltas_cpu(proc, streams, seconds, f"compare-{root.name}")["cpu_ms_per_1000"]
         return run.request_cpu(proc, 8, seconds, f"compare-{root.name}")["cpu_ms_per_request"]
     finally:
         proc.stop()
@@ -41,20 +75,33 @@ def main() -> None:
     parser.add_argument("--api", default="responses", choices=run.APIS)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--deltas", type=int, default=0, metavar="STREAMS", help="CPU per 1,000 deltas at STREAMS")
+    parser.add_argument("--ttft", type=int, default=0, metavar="ROUNDS", help="added TTFT p50 over ROUNDS rounds")
     args = parser.parse_args()
     ensure_dependencies()  # the simulator and load generator run on uvloop and httptools, as in `make bench`
     roots = (args.other.resolve(), ROOT)
+    if args.ttft:
+        added = added_ttft(roots, args.api, args.ttft)
+        for root, value in added.items():
+            print(f"{root}: added TTFT p50 {value:.3f} ms over {args.ttft} rounds")
+        print(f"this checkout − the other: {added[ROOT] - added[roots[0]]:+.3f} ms")
+        return
     figures: dict[Path, list[float]] = {root: [] for root in roots}
-    sim = run.start_simulator(ttft_ms=0, token_ms=0, tokens=1)
+    if args.deltas:
+        sim = run.start_simulator(ttft_ms=100, token_ms=20, tokens=300)
+        unit = f"ms CPU per 1,000 deltas at {args.deltas} streams"
+    else:
+        sim = run.start_simulator(ttft_ms=0, token_ms=0, tokens=1)
+        unit = "ms CPU per request"
     try:
         for n in range(args.rounds):
             for root in roots if n % 2 == 0 else roots[::-1]:
-                figures[root].append(cpu_per_request(root, sim, args.api, args.seconds))
+                figures[root].append(measure(root, sim, args.api, args.seconds, args.deltas))
     finally:
         sim.stop()
     for root, values in figures.items():
         each = ", ".join(f"{v:.3f}" for v in values)
-        print(f"{root}: median {statistics.median(values):.3f} ms CPU per request ({each})")
+        print(f"{root}: median {statistics.median(values):.3f} {unit} ({each})")
     before, after = (statistics.median(figures[root]) for root in roots)
     print(f"this checkout − the other: {after - before:+.3f} ms ({(after - before) / before:+.1%})")
 

@@ -508,6 +508,23 @@ def request_cpu(proc: Proc, slots: int, seconds: float, name: str) -> dict[str, 
     }
 
 
+def deltas_cpu(proc: Proc, streams: int, seconds: float, name: str) -> dict[str, Any]:
+    """One system's CPU per 1,000 deltas: `streams` open streams (closed loop) against a paced simulator.
+
+    CPU over the whole run (ramp, opening and closing streams included) divided by the deltas
+    the clients received: coarser than `load_point`'s steady window, for comparing two systems alike.
+    """
+    target = function_target(proc)
+    run_loadgen({"mode": "load", "targets": [target], "slots": 4, "duration_s": 0.5}, "warm")
+    time.sleep(0.5)
+    cpu0 = cpu_seconds(proc.pid)
+    spec = {"mode": "load", "targets": [target], "slots": streams, "duration_s": seconds, "ramp_s": 1, "timeout_s": 60}
+    results = run_loadgen(spec, name)
+    cpu = cpu_seconds(proc.pid) - cpu0
+    deltas = sum(len(r["arrivals"]) for r in results)
+    return {"deltas": deltas, "cpu_ms_per_1000": 1e6 * cpu / max(1, deltas)}
+
+
 @contextmanager
 def system(kind: str, sim: Proc, api: str = "responses", *extra: str):
     """The system under test for one load point: a fresh process, so no state carries over."""

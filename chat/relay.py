@@ -28,11 +28,12 @@ from chat.protocols import StreamEncoder
 from chat.resume.recorder import Recorder
 from chat.settings import Settings
 from chat.telemetry import RequestRecord
-from chat.upstream import Upstream, mid_stream_error, to_chat_error
+from chat.upstream import Reply, Upstream, mid_stream_error
 
 log = logging.getLogger(__name__)
 
 QUEUE_LINES = 64
+Lines = asyncio.Queue[bytes | None]  # encoded lines, then None: the end
 
 
 class Capacity:
@@ -63,40 +64,36 @@ async def open_relay(
     record: RequestRecord,
     resume: Recorder | None = None,
 ) -> AsyncIterator[bytes]:
-    """Start the relay; return once the upstream accepted the request (the first line is ready).
+    """Send the request upstream; once it is accepted, start the relay and return its lines.
 
     A failure before then raises `ChatError`, so the client gets a real HTTP status; after it,
     failures become the stream's last line. `resume` (None unless CHAT_RESUME is on) is the
     stream's recorder (chat/resume): `encoder` is already its recording encoder.
     """
     capacity.acquire(settings.max_concurrent_streams)
-    queue: asyncio.Queue[bytes | ChatError | None] = asyncio.Queue(QUEUE_LINES)
-    pump = asyncio.create_task(_pump(conversation, upstream, encoder, record, queue))
+    try:
+        reply = await upstream.open(conversation)
+    except BaseException as exc:
+        capacity.release()
+        if isinstance(exc, asyncio.CancelledError):
+            record.cancelled = True
+            record.emit()
+        raise
+    queue: Lines = asyncio.Queue(QUEUE_LINES)
+    queue.put_nowait(encoder.start())  # before the pump can queue anything: the first line
+    pump = asyncio.create_task(_pump(reply, encoder, record, queue))
     _pumps.add(pump)
-    pump.add_done_callback(_pumps.discard)
+    # Here, not in the pump: a pump cancelled before its first step runs none of its own code.
+    pump.add_done_callback(lambda _: (_pumps.discard(pump), capacity.release(), reply.close()))
     if resume is not None:
         resume.bind(pump, queue)
     body = _body(queue, pump, encoder, settings.heartbeat_seconds, record, resume)
-    try:
-        first = await body.__anext__()
-    except BaseException:
-        await body.aclose()
-        raise
-    return _Primed(first, body)
+    return _Primed(await body.__anext__(), body)  # the start line is waiting: no suspension
 
 
-async def _pump(
-    conversation: Conversation,
-    upstream: Upstream,
-    encoder: StreamEncoder,
-    record: RequestRecord,
-    queue: asyncio.Queue[bytes | ChatError | None],
-) -> None:
-    started = False
+async def _pump(reply: Reply, encoder: StreamEncoder, record: RequestRecord, queue: Lines) -> None:
     try:
-        async with upstream.stream(conversation) as events:
-            started = True
-            await queue.put(encoder.start())
+        async with reply as events:
             thinking = answering = False
             put, put_nowait, full = queue.put, queue.put_nowait, queue.full
             async for event in events:
@@ -126,12 +123,9 @@ async def _pump(
         record.cancelled = True
         raise
     except Exception as exc:  # noqa: BLE001 - every failure becomes an error the client can read
-        error = mid_stream_error(exc) if started else to_chat_error(exc)
+        error = mid_stream_error(exc)
         record.error_code = error.code
-        # Before the first line the endpoint turns the error into a status; after it, a last line.
-        await queue.put(encoder.error(error) if started else error)
-    finally:
-        capacity.release()
+        await queue.put(encoder.error(error))
     await queue.put(None)
 
 
@@ -142,10 +136,9 @@ async def gather(conversation: Conversation, upstream: Upstream, settings: Setti
     and lets a caller who leaves stop generation the same way (the caller cancels this).
     """
     capacity.acquire(settings.max_concurrent_streams)
-    started = False
     try:
-        async with upstream.stream(conversation) as events:
-            started = True
+        reply = await upstream.open(conversation)
+        async with reply as events:
             text: list[str] = []
             reasoning: list[str] = []
             async for event in events:
@@ -160,15 +153,17 @@ async def gather(conversation: Conversation, upstream: Upstream, settings: Setti
     except asyncio.CancelledError:
         record.cancelled = True
         raise
+    except ChatError:
+        raise  # the upstream's status, or the decoder's own error
     except Exception as exc:
-        raise (mid_stream_error(exc) if started else to_chat_error(exc)) from exc
+        raise mid_stream_error(exc) from exc
     finally:
         capacity.release()
     raise errors.upstream_incomplete()  # decoders end with a Finish or raise; this is the guard
 
 
 async def _body(
-    queue: asyncio.Queue[bytes | ChatError | None],
+    queue: Lines,
     pump: asyncio.Task[None],
     encoder: StreamEncoder,
     heartbeat_seconds: float,
@@ -176,25 +171,18 @@ async def _body(
     resume: Recorder | None = None,
 ) -> AsyncIterator[bytes]:
     get, get_nowait, empty = queue.get, queue.get_nowait, queue.empty
-    # No keep-alive before the first line: until the upstream has accepted the request, the
-    # client should get its real status (a 429, a 502), not a 200.
-    heartbeat: _Heartbeat | None = None
+    heartbeat: _Heartbeat | None = None  # armed once the first line (the start) has gone
     left = False  # the client went away mid-answer (not: the answer ended, or was cancelled by request)
     try:
         while True:
-            try:
-                item = get_nowait()
-            except asyncio.QueueEmpty:
-                item = await get()
+            item = await get() if empty() else get_nowait()
             if item is None:
                 return
-            if isinstance(item, ChatError):
-                raise item  # only ever the first item: the endpoint answers with its status
             # Lines already waiting (an upstream burst, or a client slower than the model) go out
             # as one write: one ASGI send and one syscall instead of one per line. No line waits.
             while not empty():
                 following = get_nowait()
-                if not isinstance(following, bytes):  # the end: errors after the first line arrive encoded
+                if following is None:
                     yield item
                     return
                 item += following
@@ -226,7 +214,7 @@ class _Heartbeat:
     The keep-alive goes through the queue like any line, so it never races one.
     """
 
-    def __init__(self, queue: asyncio.Queue[bytes | ChatError | None], line: bytes, seconds: float) -> None:
+    def __init__(self, queue: Lines, line: bytes, seconds: float) -> None:
         self._loop = asyncio.get_running_loop()
         self._queue = queue
         self._line = line

@@ -69,7 +69,7 @@ class Recorder:
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None  # started by the first line: a stream refused before it has none
         self._pump: asyncio.Task[None] | None = None
-        self._queue: asyncio.Queue[bytes | ChatError | None] | None = None
+        self._queue: asyncio.Queue[bytes | None] | None = None
         self._detached = False
         self._record: RequestRecord | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -94,7 +94,7 @@ class Recorder:
         self._next += len(events)
         return events[0] if len(events) == 1 else b"".join(events)
 
-    def bind(self, pump: asyncio.Task[None], queue: asyncio.Queue[bytes | ChatError | None]) -> None:
+    def bind(self, pump: asyncio.Task[None], queue: asyncio.Queue[bytes | None]) -> None:
         self._pump, self._queue = pump, queue
         _generating[self.stream_id] = self
         pump.add_done_callback(self._pump_ended)

@@ -19,8 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cache
 from types import ModuleType
@@ -54,6 +53,44 @@ _encode = msgspec.json.Encoder().encode
 TokenProvider = Callable[[], Awaitable[str]]
 
 
+class Reply:
+    """An accepted upstream answer: its events (`async with reply as events`), then the close.
+
+    Closing it drops a connection whose answer was not read to its end, which is what stops
+    generation (and billing) when the client goes away.
+    """
+
+    def __init__(
+        self,
+        http: UpstreamHTTP,
+        response: aiohttp.ClientResponse,
+        events: AsyncGenerator[Event],
+        under: tuple[AsyncGenerator[Any], ...],
+    ) -> None:
+        self._http = http
+        self._response = response
+        self._generators = (events, *under)
+        self.events = events
+        self._closed = False
+
+    async def __aenter__(self) -> AsyncGenerator[Event]:
+        return self.events
+
+    async def __aexit__(self, *_: object) -> None:
+        # A decoder returns at its last event, leaving the generators under it suspended: closed
+        # here, not by the garbage collector, whose finalizer would make a task and wake the loop
+        # from another thread for each (two per request, issue #14).
+        for generator in self._generators:
+            await generator.aclose()
+        self.close()
+
+    def close(self) -> None:
+        """Release or drop the connection; enough on its own for a reply whose events were never read."""
+        if not self._closed:
+            self._closed = True
+            self._http.close(self._response)
+
+
 @dataclass
 class Upstream:
     """The model client, the upstream API it reads, and the retry policy every call shares."""
@@ -75,27 +112,17 @@ class Upstream:
             headers.update(self.client.auth_headers)
         self._headers = headers
 
-    @asynccontextmanager
-    async def stream(self, conversation: Conversation) -> AsyncIterator[AsyncIterator[Event]]:
-        """Open an answer stream; failures before the first byte raise `ChatError`.
+    async def open(self, conversation: Conversation) -> Reply:
+        """POST the request; once the upstream has accepted it, its reply. Failures raise `ChatError`.
 
-        Leaving the context closes the upstream response, which is what stops generation
-        (and billing) when the client goes away.
+        The caller's own task sends it, so the request is on the wire before any task is made for
+        the answer (a task hop before the POST was a measurable share of the time to first token).
         """
         body = _encode(self.api.options(conversation, self.settings))
         response = await self._with_retries(lambda: self._open(body))
         chunks = self.http.chunks(response)
         payloads = data_payloads(chunks)
-        events = self.api.events(payloads)
-        try:
-            yield events
-        finally:
-            # A decoder returns at its last event, leaving the generators under it suspended: closed
-            # here, not by the garbage collector, whose finalizer would make a task and wake the loop
-            # from another thread for each (two per request, issue #14).
-            for generator in (events, payloads, chunks):
-                await generator.aclose()
-            self.http.close(response)
+        return Reply(self.http, response, self.api.events(payloads), (payloads, chunks))
 
     async def _open(self, body: bytes) -> aiohttp.ClientResponse:
         """POST the request; a non-2xx answer is raised as the SDK's `APIStatusError`, with its body read."""
