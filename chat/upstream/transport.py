@@ -15,6 +15,7 @@ a timeout (504). (The SDK's vendored `httpx_aiohttp` maps a refused connection t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import contextmanager
 
@@ -47,16 +48,47 @@ def mapped_errors(url: URL) -> Iterator[None]:
         raise
 
 
+class _Silence:
+    """Fails a reply's read once the upstream has been silent for `seconds` while it is waited on.
+
+    Only a wait counts: while the relay holds a chunk (a slow client pushing back), nothing is
+    being read, so the upstream is not silent; aiohttp likewise stops its timer when it pauses.
+    The one timer is re-armed when it fires, never per read.
+    """
+
+    def __init__(self, content: aiohttp.StreamReader, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        self.clock = loop.time
+        self.since: float | None = None  # when the current wait began; None between waits
+        self._loop = loop
+        self._content = content
+        self._seconds = seconds
+        self._timer = loop.call_later(seconds, self._fire)
+
+    def _fire(self) -> None:
+        now, since = self._loop.time(), self.since
+        if since is not None and now - since >= self._seconds:
+            message = f"Timeout on reading data from socket: nothing for {self._seconds:g}s"
+            self._content.set_exception(aiohttp.SocketTimeoutError(message))
+            return
+        self._timer = self._loop.call_at((now if since is None else since) + self._seconds, self._fire)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
 class UpstreamHTTP:
     """The worker's one aiohttp session, made on first use inside the running event loop."""
 
     def __init__(self, *, max_connections: int, connect_seconds: float, read_seconds: float) -> None:
         self._max_connections = max_connections
-        # No total: a long answer is fine as long as bytes keep coming (`sock_read` bounds each wait);
-        # `connect` bounds the wait for a connection from the pool, as httpx's pool timeout did.
+        # No total: a long answer is fine as long as bytes keep coming (`sock_read` bounds the wait for
+        # the head, `chunks` each wait after it); `connect` bounds the wait for a connection from the
+        # pool, as httpx's pool timeout did.
         self._timeout = aiohttp.ClientTimeout(
             total=None, connect=read_seconds, sock_connect=connect_seconds, sock_read=read_seconds
         )
+        self._read_seconds = read_seconds
         self._session: aiohttp.ClientSession | None = None
 
     def _open_session(self) -> aiohttp.ClientSession:
@@ -76,12 +108,30 @@ class UpstreamHTTP:
         with mapped_errors(url):
             return await session.post(url, data=body, headers=headers, allow_redirects=False)
 
-    @staticmethod
-    async def chunks(response: aiohttp.ClientResponse) -> AsyncGenerator[bytes]:
-        """The body as it arrives, each read handed on at once."""
-        with mapped_errors(response.url):
-            async for data in response.content.iter_any():
-                yield data
+    async def chunks(self, response: aiohttp.ClientResponse) -> AsyncGenerator[bytes]:
+        """The body as it arrives, each read handed on at once; `read_seconds` of silence is a timeout.
+
+        aiohttp's `sock_read` cancels and re-makes a timer on every read from the socket, about a
+        twentieth of the relay's CPU per delta (py-spy, issue #14). From the head on, one timer per
+        reply (`_Silence`) keeps the same bound instead; `sock_read` still bounds the wait for the head.
+        """
+        content = response.content
+        connection = response.connection
+        if connection is not None and connection.protocol is not None:
+            connection.protocol.read_timeout = None  # its timer already armed still bounds the first wait
+        silence = _Silence(content, self._read_seconds)
+        read, clock = content.readany, silence.clock
+        try:
+            with mapped_errors(response.url):
+                while True:
+                    silence.since = clock()
+                    data = await read()
+                    silence.since = None
+                    if not data:
+                        return
+                    yield data
+        finally:
+            silence.cancel()
 
     @staticmethod
     def close(response: aiohttp.ClientResponse) -> None:
