@@ -14,11 +14,12 @@ from chat.errors import ChatError
 from chat.protocols import ai_chat, responses_ndjson, ui_message
 from chat.resume import endpoints as resume_endpoints
 from chat.settings import get_settings
-from chat.worker_runtime import release_finished_http_invocations
+from chat.worker_runtime import release_finished_http_invocations, turn_off_access_log
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 # azure-functions-runtime 1.3.0 keeps a record of every HTTP invocation for good (chat/worker_runtime.py).
 release_finished_http_invocations()
+turn_off_access_log()  # the host logs every invocation already (chat/worker_runtime.py)
 
 
 @app.route(route="chat", methods=["POST"])

@@ -177,7 +177,7 @@ def _error_response(exc: Exception, record: RequestRecord) -> Response:
     if isinstance(exc, _ClientLeft):
         record.cancelled = True
         log.info("client went away; upstream closed (request %s)", record.request_id)
-        return Response(status_code=499)  # nobody reads it; the status marks it in access logs
+        return Response(status_code=499)  # nobody reads it; the status marks it in the host's request log
     if isinstance(exc, ChatError):
         error = exc
     else:

@@ -1,12 +1,21 @@
-"""Frees what the worker runtime keeps of each finished HTTP invocation (it never does itself).
+"""Two corrections to how the Python worker serves the app; on any other server each does nothing.
 
-azure-functions-runtime 1.3.0 pairs the host's invocation with the proxied HTTP request in
-`http_v2.HttpCoordinator`, one record per invocation id, and never deletes a record: its "pop"
-methods only set the request and response to None. That is about 2 KB per request for the life
+The runtime never frees what it keeps of a finished HTTP invocation. azure-functions-runtime 1.3.0
+pairs the host's invocation with the proxied HTTP request in `http_v2.HttpCoordinator`, one record
+per invocation id, and never deletes a record: its "pop" methods only set the request and response
+to None. That is about 2 KB per request for the life
 of the instance (docs/deploy.md has the figures; tests/integration/test_coordinator_leak.py
 measures them). This swaps the coordinator's dict for one that, as it grows, drops the records
 whose request and response were both handed over and taken: the runtime never reads those again.
-The runtime's files are not changed; on any other worker (no such coordinator) this does nothing.
+The runtime's files are not changed.
+
+The streaming extension runs uvicorn with its defaults, so uvicorn formats an access line and
+writes it to the worker's stdout for every request (about 6 % of the samples of a request in
+py-spy; `python -m benchmarks.compare` has the figure, issue #14), which the host then reads and
+logs again. The host already records every invocation itself, and the app logs its own request
+record (chat/telemetry.py). The extension makes its `uvicorn.Config` only when it
+starts serving, after the app is imported, and that config's `dictConfig` resets the access
+logger's level and handlers; a filter is all that survives it. So the filter turns the logger off.
 """
 
 from __future__ import annotations
@@ -51,3 +60,27 @@ def release_finished_http_invocations() -> bool:
         return False
     coordinator._context_references = _PrunedRecords(records)  # type: ignore[union-attr]
     return True
+
+
+class _AccessLogOff(logging.Filter):
+    """Drops uvicorn's access records and leaves its logger without handlers.
+
+    uvicorn asks `hasHandlers()` once per connection, so from the next connection on it makes no
+    access record at all; this filter only sees the records of connections already open.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        logger = logging.getLogger(ACCESS_LOGGER)
+        logger.handlers.clear()
+        logger.propagate = False
+        return False
+
+
+ACCESS_LOGGER = "uvicorn.access"
+
+
+def turn_off_access_log() -> None:
+    """Install the filter once, before the extension configures uvicorn's logging."""
+    logger = logging.getLogger(ACCESS_LOGGER)
+    if not any(isinstance(f, _AccessLogOff) for f in logger.filters):
+        logger.addFilter(_AccessLogOff())
