@@ -25,6 +25,7 @@ import hashlib
 import ipaddress
 import math
 import secrets
+import socket
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -47,6 +48,11 @@ def client_address(forwarded_for: list[str], peer: str | None) -> str:
     """The address the last trusted hop saw: the right-most `X-Forwarded-For` entry, else the peer."""
     entries = [e.strip() for line in forwarded_for for e in line.split(",") if e.strip()]
     address = _without_port(entries[-1]) if entries else (peer or "")
+    try:  # the common case, in C: an IPv4 address inet_pton accepts is already in its canonical form
+        socket.inet_pton(socket.AF_INET, address)
+        return address
+    except (OSError, ValueError):
+        pass
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
