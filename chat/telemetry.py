@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
-import secrets
+import os
 from dataclasses import dataclass, field, fields
 from time import perf_counter
 
@@ -30,12 +30,12 @@ FLUSH_SECONDS = 1.0
 BATCH_RECORDS = 40
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestRecord:
     streaming: bool
     protocol: str = ""
     upstream_api: str = ""
-    request_id: str = field(default_factory=lambda: secrets.token_hex(16))  # as uuid4().hex, without a UUID
+    request_id: str = field(default_factory=lambda: os.urandom(16).hex())  # as uuid4().hex, without a UUID
     client: str | None = None  # a keyed hash of the client's address (chat.limits.client_id), never the address
     started: float = field(default_factory=perf_counter, repr=False)
     ttft_ms: float | None = None
