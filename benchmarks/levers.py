@@ -31,8 +31,7 @@ from openai._constants import RAW_RESPONSE_HEADER
 
 from benchmarks._common import use_uvloop
 from benchmarks.micro import CONVERSATION, settings_for
-from chat.upstream import APIS, build_upstream
-from chat.upstream.sse import data_payloads
+from chat.upstream import APIS, build_upstream, sse
 
 
 def _sdk(base: str, aiohttp_client: bool) -> openai.AsyncOpenAI:
@@ -53,7 +52,7 @@ def variants(base: str, api: str, closing: list[Call]) -> dict[str, Call]:
     path = "/" + module.PATH
 
     async def drain(chunks: AsyncIterator[bytes]) -> None:
-        async for _ in module.events(data_payloads(chunks)):
+        async for _ in sse.events(chunks, module.Decoder()):
             pass
 
     def sdk_create(client: openai.AsyncOpenAI) -> Callable[[], Awaitable[None]]:

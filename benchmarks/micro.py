@@ -6,7 +6,7 @@ measured on the bytes Azure's v1 API sends: Responses events (`event:` + `data:`
 numbers, obfuscation) and Chat Completions chunks (filter results, obfuscation).
 
 Per upstream API (`responses`, `chat_completions`):
-- `decode`: `chat.upstream.sse.data_payloads` + the API's decoder, one upstream event per read,
+- `decode`: `chat.upstream.sse.events` with the API's decoder, one upstream event per read,
   as the simulator (and Azure outside its burst mode) writes them;
 - `relay`: the pump and body loops of `chat.relay` end to end, upstream events in, NDJSON lines
   out, with the network replaced by memory;
@@ -22,8 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import msgspec
@@ -32,8 +31,7 @@ from chat.conversation import Conversation, Message
 from chat.protocols.ai_chat import ChatRequest, LineEncoder
 from chat.settings import Settings
 from chat.telemetry import RequestRecord
-from chat.upstream import APIS
-from chat.upstream.sse import data_payloads
+from chat.upstream import APIS, sse
 from dev.simulator import Simulator
 
 API_NAMES = ("responses", "chat_completions")
@@ -95,9 +93,9 @@ async def _reads(reads: list[bytes]) -> AsyncIterator[bytes]:
 
 
 async def bench_decode(api: str, reads: list[bytes], deltas: int) -> float:
-    events = APIS[api].events
+    decoder = APIS[api].Decoder
     began = time.perf_counter()
-    async for _ in events(data_payloads(_reads(reads))):
+    async for _ in sse.events(_reads(reads), decoder()):
         pass
     return (time.perf_counter() - began) / deltas * 1e6
 
@@ -111,14 +109,29 @@ def bench_encode(count: int) -> float:
     return (time.perf_counter() - began) / count * 1e6
 
 
+class _MemoryReply:
+    """A `chat.upstream.Reply` whose bytes come from memory."""
+
+    def __init__(self, events: AsyncGenerator[Any]) -> None:
+        self.events = events
+
+    async def __aenter__(self) -> AsyncGenerator[Any]:
+        return self.events
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.events.aclose()
+
+    def close(self) -> None:
+        pass
+
+
 class _MemoryUpstream:
     def __init__(self, api: str, reads: list[bytes]) -> None:
-        self.events = APIS[api].events
+        self.decoder = APIS[api].Decoder
         self.reads = reads
 
-    @asynccontextmanager
-    async def stream(self, conversation: Conversation) -> AsyncIterator[Any]:
-        yield self.events(data_payloads(_reads(self.reads)))
+    async def open(self, conversation: Conversation) -> _MemoryReply:
+        return _MemoryReply(sse.events(_reads(self.reads), self.decoder()))
 
 
 async def bench_relay(api: str, reads: list[bytes], deltas: int) -> float:

@@ -38,8 +38,7 @@ from chat.errors import ChatError, ConfigurationError
 from chat.events import Event
 from chat.identity import credential
 from chat.settings import Settings, get_settings
-from chat.upstream import chat_completions, responses
-from chat.upstream.sse import data_payloads
+from chat.upstream import chat_completions, responses, sse
 from chat.upstream.transport import UpstreamHTTP, mapped_errors
 
 log = logging.getLogger(__name__)
@@ -121,8 +120,7 @@ class Upstream:
         body = _encode(self.api.options(conversation, self.settings))
         response = await self._with_retries(lambda: self._open(body))
         chunks = self.http.chunks(response)
-        payloads = data_payloads(chunks)
-        return Reply(self.http, response, self.api.events(payloads), (payloads, chunks))
+        return Reply(self.http, response, sse.events(chunks, self.api.Decoder()), (chunks,))
 
     async def _open(self, body: bytes) -> aiohttp.ClientResponse:
         """POST the request; a non-2xx answer is raised as the SDK's `APIStatusError`, with its body read."""

@@ -6,7 +6,6 @@ pydantic model per chunk: that is most of the per-token CPU a relay spends (benc
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import msgspec
@@ -76,13 +75,16 @@ def options(conversation: Conversation, settings: Settings) -> dict[str, Any]:
     return request
 
 
-async def events(payloads: AsyncIterator[bytes]) -> AsyncGenerator[Event]:
-    """Answer and reasoning fragments, then one `Finish`; a stream that ends unfinished raises."""
-    finish_reason: str | None = None
-    usage: _Usage | None = None
-    async for payload in payloads:
+class Decoder:
+    """Answer and reasoning fragments, then one `Finish`; a body that ends unfinished raises."""
+
+    def __init__(self) -> None:
+        self._finish_reason: str | None = None
+        self._usage: _Usage | None = None
+
+    def feed(self, payload: bytes) -> Event | None:
         if payload == b"[DONE]":
-            break
+            return self.end()
         try:
             chunk = _decode(payload)
         except msgspec.DecodeError:
@@ -90,27 +92,31 @@ async def events(payloads: AsyncIterator[bytes]) -> AsyncGenerator[Event]:
         if chunk.error is not None:
             raise errors.upstream_error("The model service failed while answering.")
         if chunk.usage is not None:
-            usage = chunk.usage
+            self._usage = chunk.usage
+        event: Event | None = None
         for choice in chunk.choices:
             if choice.index:  # one answer was asked for; never mix in another choice's text
                 continue
             delta = choice.delta
             if delta is not None:
                 if delta.content:
-                    yield Text(delta.content)
+                    event = Text(delta.content)
                 elif delta.refusal:
-                    yield Text(delta.refusal)
+                    event = Text(delta.refusal)
                 else:
                     reasoning = delta.reasoning_content or delta.reasoning
                     if reasoning and isinstance(reasoning, str):
-                        yield Reasoning(reasoning)
-            if choice.finish_reason is not None and finish_reason is None:
-                finish_reason = choice.finish_reason
-    if finish_reason is None:
-        raise errors.upstream_incomplete()
-    if finish_reason == "content_filter":
-        raise errors.answer_filtered()
-    yield Finish(finish_reason, _usage(usage))
+                        event = Reasoning(reasoning)
+            if choice.finish_reason is not None and self._finish_reason is None:
+                self._finish_reason = choice.finish_reason
+        return event
+
+    def end(self) -> Event:
+        if self._finish_reason is None:
+            raise errors.upstream_incomplete()
+        if self._finish_reason == "content_filter":
+            raise errors.answer_filtered()
+        return Finish(self._finish_reason, _usage(self._usage))
 
 
 def _usage(usage: _Usage | None) -> Usage | None:

@@ -7,7 +7,6 @@ struct of the few fields it needs. Unknown event types and fields never break a 
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import msgspec
@@ -91,46 +90,50 @@ def options(conversation: Conversation, settings: Settings) -> dict[str, Any]:
     return request
 
 
-async def events(payloads: AsyncIterator[bytes]) -> AsyncGenerator[Event]:
-    """Answer and reasoning fragments, then one `Finish`; a stream that ends unfinished raises."""
-    reasoned = False  # summary parts are paragraphs: the second and later ones start on a new one
-    async for payload in payloads:
+class Decoder:
+    """Answer and reasoning fragments, then one `Finish`; a body that ends unfinished raises."""
+
+    def __init__(self) -> None:
+        self._reasoned = False  # summary parts are paragraphs: the second and later ones start on a new one
+
+    def feed(self, payload: bytes) -> Event | None:
         try:
             event = _decode(payload)
         except msgspec.ValidationError:
             # A field of an unexpected type: harmless in an event the relay does not read.
             if _known_type(payload):
                 raise errors.upstream_error("The model service sent a malformed reply.") from None
-            continue
+            return None
         except msgspec.DecodeError:
             raise errors.upstream_error("The model service sent a malformed reply.") from None
         kind = event.type
         if kind in (TEXT, REFUSAL):
             if isinstance(event.delta, str) and event.delta:
-                yield Text(event.delta)
+                return Text(event.delta)
         elif kind in (SUMMARY, REASONING_TEXT):
             if isinstance(event.delta, str) and event.delta:
-                reasoned = True
-                yield Reasoning(event.delta)
+                self._reasoned = True
+                return Reasoning(event.delta)
         elif kind == SUMMARY_PART:
-            if reasoned:
-                yield Reasoning("\n\n")
+            if self._reasoned:
+                return Reasoning("\n\n")
         elif kind == ITEM_ADDED:
             if event.item is not None and event.item.type == "reasoning":
-                yield THINKING
+                return THINKING
         elif kind == COMPLETED:
-            yield Finish("stop", _usage(event.response))
-            return
+            return Finish("stop", _usage(event.response))
         elif kind == INCOMPLETE:
             details = event.response.incomplete_details if event.response else None
             reason = details.reason if details else None
             if reason == "content_filter":
                 raise errors.answer_filtered()
-            yield Finish("length" if reason == "max_output_tokens" else reason or "incomplete", _usage(event.response))
-            return
+            return Finish("length" if reason == "max_output_tokens" else reason or "incomplete", _usage(event.response))
         elif kind in FAILURES:
             raise errors.upstream_error("The model service failed while answering.")
-    raise errors.upstream_incomplete()
+        return None
+
+    def end(self) -> Event:
+        raise errors.upstream_incomplete()
 
 
 def _known_type(payload: bytes) -> bool:

@@ -10,8 +10,7 @@ import pytest
 
 from chat.errors import ChatError
 from chat.events import THINKING, Finish, Reasoning, Text, Usage
-from chat.upstream import chat_completions, responses
-from chat.upstream.sse import data_payloads
+from chat.upstream import chat_completions, responses, sse
 
 STREAMS = Path(__file__).parent / "streams"
 
@@ -28,7 +27,7 @@ def decode(api, data: bytes, cut: int | None = None):
     async def run():
         text, reasoning, thinking = [], [], False
         try:
-            async for event in api.events(data_payloads(_parts(parts))):
+            async for event in sse.events(_parts(parts), api.Decoder()):
                 if type(event) is Text:
                     text.append(event.text)
                 elif type(event) is Reasoning:
