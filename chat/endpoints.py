@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
@@ -23,7 +23,7 @@ from chat import errors, limits, resume
 from chat.errors import ChatError
 from chat.limits import Ticket
 from chat.protocols import ChatProtocol
-from chat.relay import gather, open_relay
+from chat.relay import RelayLines, gather, open_relay
 from chat.settings import get_settings
 from chat.telemetry import RequestRecord
 from chat.upstream import get_upstream
@@ -111,13 +111,15 @@ def client_of(request: Request) -> str:
 
 
 class _SettlingStream(StreamingResponse):
-    """A stream that runs `on_close` once it is over: sent whole, cut off, or left by the client."""
+    """The relay's lines as a stream that runs `on_close` once it is over: sent whole, cut off, or left."""
 
-    def __init__(self, content: AsyncIterator[bytes], on_close: Callable[[], None], **kwargs: Any) -> None:
+    def __init__(self, content: RelayLines, on_close: Callable[[], None], **kwargs: Any) -> None:
         super().__init__(content, **kwargs)
+        self._lines = content
         self._on_close = on_close
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._lines.attach(send)  # the relay's pump may send lines itself (chat/relay.py)
         try:
             await super().__call__(scope, receive, send)
         finally:

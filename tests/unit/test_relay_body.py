@@ -9,7 +9,7 @@ import asyncio
 from chat import errors
 from chat.conversation import Conversation, Message
 from chat.protocols.ai_chat import ChatRequest, LineEncoder
-from chat.relay import _body
+from chat.relay import _body, _Lane
 from chat.telemetry import RequestRecord
 
 
@@ -30,7 +30,7 @@ async def drain(now, later=(None,), heartbeat=5.0, delay=0.0):
             await queue.put(item)
 
     pump = asyncio.create_task(finish())
-    body = _body(queue, pump, ndjson(), heartbeat, RequestRecord(streaming=True))
+    body = _body(queue, pump, _Lane(queue, ndjson().keep_alive, heartbeat), RequestRecord(streaming=True))
     return [chunk async for chunk in body]
 
 
