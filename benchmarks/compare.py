@@ -9,16 +9,20 @@ streams back to back from 8 clients), or with `--deltas N` CPU per 1,000 deltas 
 measures it (N streams of 300 deltas at 50 tokens/s), and the medians are compared. `--ttft N`
 instead serves both checkouts at once and reads them and the simulator in turn, one stream at a
 time, N rounds in a fresh order each (the `ttft` scenario's method): added time to first token.
+`--burst N` opens 500 streams at once against each checkout's fresh process, N times each,
+alternating (the `burst` scenario's method): p50 time to first content over the pooled clients.
 
     git worktree add /tmp/before HEAD~1
     python -m benchmarks.compare /tmp/before [--api responses] [--rounds 6] [--seconds 5] [--deltas 300]
     python -m benchmarks.compare /tmp/before --ttft 300
+    python -m benchmarks.compare /tmp/before --burst 4
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import time
 from pathlib import Path
 
 from benchmarks import run
@@ -65,6 +69,21 @@ def added_ttft(roots: tuple[Path, ...], api: str, rounds: int) -> dict[Path, flo
     return {root: statistics.median(ttft[root]) - direct for root in roots}
 
 
+def burst_ttfc(root: Path, sim: run.Proc, api: str, clients: int = 500) -> list[float]:
+    """Time to first content of each of `clients` streams opened at once on a fresh process, in ms."""
+    proc = start(root, sim, api)
+    try:
+        target = run.function_target(proc)
+        run.run_loadgen({"mode": "load", "targets": [target], "slots": 4, "duration_s": 0.2}, "warm")
+        time.sleep(0.5)
+        spec = {"mode": "burst", "targets": [target], "slots": clients, "timeout_s": 120}
+        results = run.run_loadgen(spec, f"compare-burst-{root.name}")
+    finally:
+        proc.stop()
+    ok = [r for r in results if r["status"] == 200 and r["first_content"] and r["complete"]]
+    return [(r["first_content"] - r["started"]) / 1e6 for r in ok]
+
+
 def measure(root: Path, sim: run.Proc, api: str, seconds: float, streams: int) -> float:
     """One fresh process of the app in `root`: ms of CPU per request, or per 1,000 deltas when `streams`."""
     proc = start(root, sim, api)
@@ -84,6 +103,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--deltas", type=int, default=0, metavar="STREAMS", help="CPU per 1,000 deltas at STREAMS")
     parser.add_argument("--ttft", type=int, default=0, metavar="ROUNDS", help="added TTFT p50 over ROUNDS rounds")
+    parser.add_argument("--burst", type=int, default=0, metavar="N", help="burst of 500: TTFC p50 over N bursts each")
     args = parser.parse_args()
     ensure_dependencies()  # the simulator and load generator run on uvloop and httptools, as in `make bench`
     roots = (args.other.resolve(), ROOT)
@@ -92,6 +112,20 @@ def main() -> None:
         for root, value in added.items():
             print(f"{root}: added TTFT p50 {value:.3f} ms over {args.ttft} rounds")
         print(f"this checkout − the other: {added[ROOT] - added[roots[0]]:+.3f} ms")
+        return
+    if args.burst:
+        sim = run.start_simulator(ttft_ms=0, token_ms=20, tokens=8)
+        pooled: dict[Path, list[float]] = {root: [] for root in roots}
+        try:
+            for n in range(args.burst):
+                for root in roots if n % 2 == 0 else roots[::-1]:
+                    pooled[root] += burst_ttfc(root, sim, args.api)
+        finally:
+            sim.stop()
+        p50 = {root: statistics.median(values) for root, values in pooled.items()}
+        for root in roots:
+            print(f"{root}: burst of 500, TTFC p50 {p50[root]:.0f} ms ({len(pooled[root])} clients)")
+        print(f"this checkout − the other: {p50[ROOT] - p50[roots[0]]:+.0f} ms")
         return
     figures: dict[Path, list[float]] = {root: [] for root in roots}
     if args.deltas:
