@@ -67,7 +67,9 @@ def test_thinking_shows_before_the_answer_then_collapses(page, host: Host, sim: 
     assert section.locator(".thinking-text strong").all_text_contents() == ["Reading the question.", "Choosing images."]
     assert section.locator(".thinking-text").text_content() == SHOWN_REASONING
 
-    # One announcement per phase, never a fragment.
+    # One announcement per phase, never a fragment. The app announces 50 ms after a change, so the
+    # answer's announcement may follow the answer's end: wait for it, as the other tests do.
+    page.wait_for_function("() => document.getElementById('announcer').textContent.startsWith('Answer:')")
     said = announcements(page)
     assert len(said) == 3, said
     assert said[0] == "Thinking…"
