@@ -62,6 +62,9 @@ def release_finished_http_invocations() -> bool:
     return True
 
 
+ACCESS_LOGGER = "uvicorn.access"
+
+
 class _AccessLogOff(logging.Filter):
     """Drops uvicorn's access records and leaves its logger without handlers.
 
@@ -74,9 +77,6 @@ class _AccessLogOff(logging.Filter):
         logger.handlers.clear()
         logger.propagate = False
         return False
-
-
-ACCESS_LOGGER = "uvicorn.access"
 
 
 def turn_off_access_log() -> None:

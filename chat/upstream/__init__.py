@@ -64,11 +64,11 @@ class Reply:
         http: UpstreamHTTP,
         response: aiohttp.ClientResponse,
         events: AsyncGenerator[Event],
-        under: tuple[AsyncGenerator[Any], ...],
+        chunks: AsyncGenerator[bytes],
     ) -> None:
         self._http = http
         self._response = response
-        self._generators = (events, *under)
+        self._generators = (events, chunks)  # the decoder's, then the byte reader's under it
         self.events = events
         self._closed = False
 
@@ -120,7 +120,7 @@ class Upstream:
         body = _encode(self.api.options(conversation, self.settings))
         response = await self._with_retries(lambda: self._open(body))
         chunks = self.http.chunks(response)
-        return Reply(self.http, response, sse.events(chunks, self.api.Decoder()), (chunks,))
+        return Reply(self.http, response, sse.events(chunks, self.api.Decoder()), chunks)
 
     async def _open(self, body: bytes) -> aiohttp.ClientResponse:
         """POST the request; a non-2xx answer is raised as the SDK's `APIStatusError`, with its body read."""
