@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
-import os
 from dataclasses import dataclass, field, fields
+from random import getrandbits
 from time import perf_counter
 
 import msgspec
@@ -35,7 +35,9 @@ class RequestRecord:
     streaming: bool
     protocol: str = ""
     upstream_api: str = ""
-    request_id: str = field(default_factory=lambda: os.urandom(16).hex())  # as uuid4().hex, without a UUID
+    # A correlation id, not a secret (resume tokens come from `secrets`): `random`, seeded by the OS
+    # at start-up, makes one without the syscall per request that uuid4 and os.urandom make.
+    request_id: str = field(default_factory=lambda: f"{getrandbits(128):032x}")
     client: str | None = None  # a keyed hash of the client's address (chat.limits.client_id), never the address
     started: float = field(default_factory=perf_counter, repr=False)
     ttft_ms: float | None = None

@@ -7,7 +7,7 @@ speak). Each is a small module with the request it sends and the decoder of its 
 yield the same events (`chat.events`), so the relay never knows which one it reads.
 
 The request is built once per worker from the SDK client's own configuration (its v1 base URL,
-its default headers, the key or token provider it was given) and sent with aiohttp
+its default headers less its telemetry, the key or token provider it was given) and sent with aiohttp
 (`chat.upstream.transport`). The SDK's per-call path (parameter transformation, option merging,
 URL and header assembly, httpx2's request and response objects) cost about five times the rest
 of the upstream call (`python -m benchmarks.levers`, issue #14); what it gave the relay — status
@@ -39,7 +39,7 @@ from chat.events import Event
 from chat.identity import credential
 from chat.settings import Settings, get_settings
 from chat.upstream import chat_completions, responses, sse
-from chat.upstream.transport import UpstreamHTTP, mapped_errors
+from chat.upstream.transport import UpstreamHTTP, mapped_error
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -100,16 +100,9 @@ class Upstream:
     api: ModuleType
     token: TokenProvider | None = None  # keyless: a fresh bearer token per call (azure-identity caches it)
     _url: URL = field(init=False)
-    _headers: dict[str, str] = field(init=False)
 
     def __post_init__(self) -> None:
-        """The parts of every request that never change, taken once from the SDK client."""
         self._url = URL(str(self.client.base_url.join(self.api.PATH)))
-        headers = {k: v for k, v in self.client.default_headers.items() if isinstance(v, str)}
-        headers["Accept-Encoding"] = "identity"  # SSE is not worth compressing (aiohttp decodes it if sent anyway)
-        if self.token is None:
-            headers.update(self.client.auth_headers)
-        self._headers = headers
 
     async def open(self, conversation: Conversation) -> Reply:
         """POST the request; once the upstream has accepted it, its reply. Failures raise `ChatError`.
@@ -124,14 +117,13 @@ class Upstream:
 
     async def _open(self, body: bytes) -> aiohttp.ClientResponse:
         """POST the request; a non-2xx answer is raised as the SDK's `APIStatusError`, with its body read."""
-        headers = self._headers
-        if self.token is not None:
-            headers = {**headers, "Authorization": f"Bearer {await self.token()}"}
+        headers = None if self.token is None else {"Authorization": f"Bearer {await self.token()}"}
         response = await self.http.post(self._url, headers, body)
         if response.status >= 300:
             try:
-                with mapped_errors(self._url):
-                    content = await response.read()
+                content = await response.read()
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                raise mapped_error(exc, self._url) from exc
             finally:
                 self.http.close(response)
             raise _status_error(response, content)
@@ -253,12 +245,6 @@ def build_upstream(settings: Settings) -> Upstream:
     missing = settings.missing_upstream_settings()
     if missing:
         raise ConfigurationError("Missing required settings: " + ", ".join(missing))
-    # Sized to the concurrency cap so requests never queue inside the HTTP client.
-    http = UpstreamHTTP(
-        max_connections=settings.max_concurrent_streams,
-        connect_seconds=10.0,
-        read_seconds=settings.upstream_timeout_seconds,
-    )
     token: TokenProvider | None = None
     if settings.openai_host == "local":
         base_url, key = settings.local_openai_endpoint, settings.azure_openai_api_key or "no-key"
@@ -267,7 +253,30 @@ def build_upstream(settings: Settings) -> Upstream:
         key = settings.azure_openai_api_key or _token_provider(settings)
         token = None if settings.azure_openai_api_key else key  # type: ignore[assignment]
     client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0)
+    # Sized to the concurrency cap so requests never queue inside the HTTP client.
+    http = UpstreamHTTP(
+        max_connections=settings.max_concurrent_streams,
+        connect_seconds=10.0,
+        read_seconds=settings.upstream_timeout_seconds,
+        headers=request_headers(client, keyless=token is not None),
+    )
     return Upstream(settings, client, http, APIS[settings.upstream_api], token)
+
+
+def request_headers(client: openai.AsyncOpenAI, *, keyless: bool) -> dict[str, str]:
+    """The headers every request carries, taken once from the SDK client's configuration.
+
+    The SDK's `X-Stainless-*` headers describe the SDK's own transport (its retry count, its
+    async mode) for OpenAI's telemetry; requests no longer go through that transport, so they are
+    left out (each header is work on both ends of every request, issue #14). The SDK's
+    User-Agent stays: it tells the service which client made the request.
+    """
+    defaults = client.default_headers.items()
+    headers = {k: v for k, v in defaults if isinstance(v, str) and not k.startswith("X-Stainless")}
+    headers["Accept-Encoding"] = "identity"  # SSE is not worth compressing (aiohttp decodes it if sent anyway)
+    if not keyless:
+        headers.update(client.auth_headers)  # a key is as constant as the rest; a token is fetched per call
+    return headers
 
 
 def _token_provider(settings: Settings) -> Callable[[], Awaitable[str]]:

@@ -16,8 +16,7 @@ a timeout (504). (The SDK's vendored `httpx_aiohttp` maps a refused connection t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncGenerator, Mapping
 
 import aiohttp
 import httpx2
@@ -36,16 +35,12 @@ _ERRORS: tuple[tuple[type[BaseException], type[httpx2.TransportError]], ...] = (
 )
 
 
-@contextmanager
-def mapped_errors(url: URL) -> Iterator[None]:
-    """Raise aiohttp's failures as the httpx2 errors the SDK would have raised for the same fault."""
-    try:
-        yield
-    except (TimeoutError, aiohttp.ClientError) as exc:
-        for source, target in _ERRORS:
-            if isinstance(exc, source):
-                raise target(str(exc) or type(exc).__name__, request=httpx2.Request("POST", str(url))) from exc
-        raise
+def mapped_error(exc: TimeoutError | aiohttp.ClientError, url: URL) -> BaseException:
+    """aiohttp's failure as the httpx2 error the SDK would have raised for the same fault."""
+    for source, target in _ERRORS:
+        if isinstance(exc, source):
+            return target(str(exc) or type(exc).__name__, request=httpx2.Request("POST", str(url)))
+    return exc
 
 
 class _Silence:
@@ -80,8 +75,16 @@ class _Silence:
 class UpstreamHTTP:
     """The worker's one aiohttp session, made on first use inside the running event loop."""
 
-    def __init__(self, *, max_connections: int, connect_seconds: float, read_seconds: float) -> None:
+    def __init__(
+        self,
+        *,
+        max_connections: int,
+        connect_seconds: float,
+        read_seconds: float,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self._max_connections = max_connections
+        self._headers = headers  # sent with every request: the session's defaults, merged in C
         # No total: a long answer is fine as long as bytes keep coming (`sock_read` bounds the wait for
         # the head, `chunks` each wait after it); `connect` bounds the wait for a connection from the
         # pool, as httpx's pool timeout did.
@@ -96,17 +99,19 @@ class UpstreamHTTP:
         return aiohttp.ClientSession(
             connector=connector,
             timeout=self._timeout,
-            skip_auto_headers=("User-Agent",),  # the SDK's own User-Agent is among the headers sent
+            headers=self._headers,
             cookie_jar=aiohttp.DummyCookieJar(),
         )
 
-    async def post(self, url: URL, headers: dict[str, str], body: bytes) -> aiohttp.ClientResponse:
-        """POST `body`; the response once its head has arrived, its body still to be read."""
+    async def post(self, url: URL, headers: dict[str, str] | None, body: bytes) -> aiohttp.ClientResponse:
+        """POST `body` with the session's headers and `headers`; the response once its head has arrived."""
         session = self._session
         if session is None or session.closed:
             session = self._session = self._open_session()
-        with mapped_errors(url):
+        try:
             return await session.post(url, data=body, headers=headers, allow_redirects=False)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise mapped_error(exc, url) from exc
 
     async def chunks(self, response: aiohttp.ClientResponse) -> AsyncGenerator[bytes]:
         """The body as it arrives, each read handed on at once; `read_seconds` of silence is a timeout.
@@ -122,14 +127,15 @@ class UpstreamHTTP:
         silence = _Silence(content, self._read_seconds)
         read, clock = content.readany, silence.clock
         try:
-            with mapped_errors(response.url):
-                while True:
-                    silence.since = clock()
-                    data = await read()
-                    silence.since = None
-                    if not data:
-                        return
-                    yield data
+            while True:
+                silence.since = clock()
+                data = await read()
+                silence.since = None
+                if not data:
+                    return
+                yield data
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise mapped_error(exc, response.url) from exc
         finally:
             silence.cancel()
 
