@@ -7,8 +7,9 @@ from its own folder), read by the same simulator, and run in alternating order, 
 times each; the figure per run is CPU per request as `request_cpu` measures it (one-delta
 streams back to back from 8 clients), or with `--deltas N` CPU per 1,000 deltas as `deltas_cpu`
 measures it (N streams of 300 deltas at 50 tokens/s), and the medians are compared. `--ttft N`
-instead serves both checkouts at once and reads them and the simulator in turn, one stream at a
-time, N rounds in a fresh order each (the `ttft` scenario's method): added time to first token.
+instead serves both checkouts at once and reads them, the bare relay and the simulator in turn,
+one stream at a time, N rounds in a fresh order each (the `ttft` scenario's method): added time to
+first token (up to about 800 rounds: the load generator stops after 3 minutes).
 `--burst N` opens 500 streams at once against each checkout's fresh process, N times each,
 alternating (the `burst` scenario's method): p50 time to first content over the pooled clients.
 
@@ -39,34 +40,41 @@ def start(root: Path, sim: run.Proc, api: str) -> run.Proc:
     return run.start(f"compare-{root.name}", args, env, cwd=root)
 
 
-def added_ttft(roots: tuple[Path, ...], api: str, rounds: int) -> dict[Path, float]:
-    """p50 time to first token through each checkout minus the simulator's own, interleaved.
+def added_ttft(roots: tuple[Path, ...], api: str, rounds: int) -> dict[Path | str, float]:
+    """p50 time to first token through each checkout and the bare relay, minus the simulator's own, interleaved.
 
-    Half the rounds run with the checkouts started in one order and half in the other: the
-    process started second read up to 0.07 ms slower here, whichever checkout it served.
+    The bare relay (`benchmarks.floor`) is the least any relay on this stack must add: what a
+    checkout adds beyond it is the app's share. Half the rounds run with the checkouts started in
+    one order and half in the other: the process started second read up to 0.07 ms slower here,
+    whichever checkout it served.
     """
     sim = run.start_simulator(ttft_ms=20, token_ms=10, tokens=6)
-    ttft: dict[Path | None, list[float]] = {root: [] for root in (None, *roots)}  # None: the simulator
+    ttft: dict[Path | str | None, list[float]] = {key: [] for key in (None, run.BARE, *roots)}  # None: the simulator
     try:
-        for order in (roots, roots[::-1]):
-            procs = [start(root, sim, api) for root in order]
-            try:
-                targets = [run.direct_target(sim, api), *(run.function_target(p) for p in procs)]
-                run.run_loadgen({"mode": "ttft", "targets": targets, "rounds": 5}, "compare-ttft-warmup")
-                results = run.run_loadgen({"mode": "ttft", "targets": targets, "rounds": rounds // 2}, "compare-ttft")
-            finally:
-                for proc in procs:
-                    proc.stop()
-            for index, root in enumerate((None, *order)):
-                ttft[root] += [
-                    (r["first_content"] - r["started"]) / 1e6
-                    for r in results
-                    if r["target"] == index and r["status"] == 200 and r["first_content"]
-                ]
+        bare = run.start_floor(run.BARE, sim, api)
+        try:
+            for order in (roots, roots[::-1]):
+                procs = [start(root, sim, api) for root in order]
+                try:
+                    targets = [run.direct_target(sim, api), *(run.function_target(p) for p in (bare, *procs))]
+                    run.run_loadgen({"mode": "ttft", "targets": targets, "rounds": 5}, "compare-ttft-warmup")
+                    spec = {"mode": "ttft", "targets": targets, "rounds": rounds // 2}
+                    results = run.run_loadgen(spec, "compare-ttft")
+                finally:
+                    for proc in procs:
+                        proc.stop()
+                for index, key in enumerate((None, run.BARE, *order)):
+                    ttft[key] += [
+                        (r["first_content"] - r["started"]) / 1e6
+                        for r in results
+                        if r["target"] == index and r["status"] == 200 and r["first_content"]
+                    ]
+        finally:
+            bare.stop()
     finally:
         sim.stop()
     direct = statistics.median(ttft[None])
-    return {root: statistics.median(ttft[root]) - direct for root in roots}
+    return {key: statistics.median(ttft[key]) - direct for key in (run.BARE, *roots)}
 
 
 def burst_ttfc(root: Path, sim: run.Proc, api: str, clients: int = 500) -> list[float]:
@@ -109,8 +117,8 @@ def main() -> None:
     roots = (args.other.resolve(), ROOT)
     if args.ttft:
         added = added_ttft(roots, args.api, args.ttft)
-        for root, value in added.items():
-            print(f"{root}: added TTFT p50 {value:.3f} ms over {args.ttft} rounds")
+        for key, value in added.items():
+            print(f"{key}: added TTFT p50 {value:.3f} ms over {args.ttft} rounds")
         print(f"this checkout − the other: {added[ROOT] - added[roots[0]]:+.3f} ms")
         return
     if args.burst:
